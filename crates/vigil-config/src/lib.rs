@@ -1,0 +1,397 @@
+//! Vigil's settings: one typed [`Settings`] value, layered and validated once at start-up.
+//!
+//! Layers, lowest precedence first:
+//! 1. built-in defaults (zero-config: development profile, `127.0.0.1:8000`, `./data`);
+//! 2. a TOML file (`--config FILE`, or `vigil.toml` in the working directory if present);
+//! 3. a `.env` file in the working directory (only `VIGIL_*` and `DATABASE_URL` lines);
+//! 4. the process environment: `VIGIL_*` (nested keys joined with `__`, e.g.
+//!    `VIGIL_SERVER__LISTEN`) and `DATABASE_URL`;
+//! 5. command-line flags, applied by the caller through [`Overrides`].
+//!
+//! Unknown keys are rejected so a typo never silently falls back to a default.
+//! [`Settings::validate`] then applies the cross-field rules (the production profile
+//! refuses default or short secrets, debug features and insecure cookies) and reports
+//! every problem at once, each naming the setting and how to fix it.
+//!
+//! Settings are passed through the application state, never stored in a global.
+
+pub mod load;
+mod secret;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+pub use load::{load, LoadError, Overrides};
+pub use secret::Secret;
+pub use validate::{ValidationError, ValidationErrors};
+
+/// Minimum length of `secret_key` in bytes outside development.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The deployment profile: decides defaults (log format, debug features, HSTS) and how
+/// strict validation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Local development: readable logs, debug features on, insecure cookies allowed.
+    #[default]
+    Development,
+    /// Pre-production: production-like logging, secrets required.
+    Staging,
+    /// Production: every hardening rule enforced at start-up.
+    Production,
+}
+
+impl Profile {
+    /// The profile's name as written in config files and `VIGIL_PROFILE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Development => "development",
+            Profile::Staging => "staging",
+            Profile::Production => "production",
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Profile::Development),
+            "staging" => Ok(Profile::Staging),
+            "production" | "prod" => Ok(Profile::Production),
+            other => Err(format!(
+                "unknown profile `{other}`: use development, staging or production"
+            )),
+        }
+    }
+}
+
+/// Every setting Vigil reads. Field doc comments are the reference the README repeats.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Deployment profile (`VIGIL_PROFILE`): development, staging or production.
+    pub profile: Profile,
+    /// Secret used to derive signing keys (`VIGIL_SECRET_KEY`). At least 32 random bytes
+    /// outside development; in development a random one is generated and kept in the data
+    /// directory when unset.
+    pub secret_key: Option<Secret>,
+    /// Directory holding the SQLite database, blobs and generated files (`--data-dir`).
+    pub data_dir: PathBuf,
+    /// Turns on development conveniences (unauthenticated development-only routes,
+    /// verbose error logging). Defaults to on in development only; refused in production.
+    pub debug: Option<bool>,
+    /// HTTP listener settings.
+    pub server: ServerSettings,
+    /// TLS settings for serving HTTPS natively.
+    pub tls: TlsSettings,
+    /// Cookie settings.
+    pub cookies: CookieSettings,
+    /// Database settings.
+    pub database: DatabaseSettings,
+    /// Blob storage settings (snapshots, uploads, reference photos).
+    pub storage: StorageSettings,
+    /// Logging settings.
+    pub log: LogSettings,
+    /// Request size limits.
+    pub limits: LimitSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            profile: Profile::Development,
+            secret_key: None,
+            data_dir: PathBuf::from("data"),
+            debug: None,
+            server: ServerSettings::default(),
+            tls: TlsSettings::default(),
+            cookies: CookieSettings::default(),
+            database: DatabaseSettings::default(),
+            storage: StorageSettings::default(),
+            log: LogSettings::default(),
+            limits: LimitSettings::default(),
+        }
+    }
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on (`--listen`).
+    pub listen: SocketAddr,
+    /// Optional separate address for `/metrics` (kept off the public port when set).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Optional plain-HTTP listener that redirects every request to HTTPS (needs TLS).
+    pub redirect_listen: Option<SocketAddr>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For`/`-Proto` are trusted.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Origins allowed to make cross-origin requests (exact `scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
+    /// Longest time one request may take, in seconds, before a 408.
+    pub request_timeout_secs: u64,
+    /// Longest time a client may take to send request headers, in seconds (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            metrics_listen: None,
+            redirect_listen: None,
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// TLS settings. HTTPS is on when both files are set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain (`--tls-cert`). Reloaded on SIGHUP or when the file changes.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (`--tls-key`).
+    pub key: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// True when both a certificate and a key are configured.
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
+    }
+}
+
+/// Cookie settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookieSettings {
+    /// Mark cookies `Secure`. Defaults to on outside development or when TLS is on;
+    /// production refuses `false`.
+    pub secure: Option<bool>,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…` (`DATABASE_URL`). Unset: SQLite `vigil.db` in the data dir.
+    pub url: Option<Secret>,
+    /// Maximum pooled connections.
+    pub max_connections: u32,
+    /// Apply pending migrations at start-up (otherwise `vigil migrate` must be run first).
+    pub auto_migrate: bool,
+    /// SQLite: how long a writer waits for a lock, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: None,
+            max_connections: 8,
+            auto_migrate: true,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+/// Which blob store backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// A folder on the local disk (default: `<data_dir>/blobs`).
+    #[default]
+    Local,
+    /// Any S3-compatible object store.
+    S3,
+}
+
+/// Blob storage settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// `local` or `s3`.
+    pub backend: StorageBackend,
+    /// Local backend folder; default `<data_dir>/blobs`.
+    pub path: Option<PathBuf>,
+    /// S3 backend settings.
+    pub s3: S3Settings,
+}
+
+/// S3-compatible object store settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Settings {
+    /// Bucket name.
+    pub bucket: String,
+    /// Endpoint URL for non-AWS stores (MinIO, Ceph…); unset for AWS.
+    pub endpoint: Option<String>,
+    /// Region (any value for most non-AWS stores).
+    pub region: Option<String>,
+    /// Key prefix inside the bucket.
+    pub prefix: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// Allow a plain-HTTP endpoint (local test stores only).
+    pub allow_http: bool,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable in development, JSON otherwise.
+    #[default]
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// When a log file is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogRotation {
+    /// A new file every hour.
+    Hourly,
+    /// A new file every day.
+    #[default]
+    Daily,
+    /// Never rotate.
+    Never,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// Filter directive (`info`, `vigil=debug,tower_http=info`…); `RUST_LOG` wins when set.
+    pub level: Option<String>,
+    /// `auto`, `text` or `json`.
+    pub format: LogFormat,
+    /// Also write logs to files in this directory.
+    pub dir: Option<PathBuf>,
+    /// Rotation of log files: `hourly`, `daily` or `never`.
+    pub rotation: LogRotation,
+    /// How many rotated files to keep.
+    pub keep: usize,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: None,
+            format: LogFormat::Auto,
+            dir: None,
+            rotation: LogRotation::Daily,
+            keep: 14,
+        }
+    }
+}
+
+/// Request body size limits, in bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// JSON and form bodies.
+    pub json_body_bytes: usize,
+    /// Image uploads.
+    pub image_upload_bytes: usize,
+    /// Video and audio uploads.
+    pub media_upload_bytes: usize,
+    /// Largest image width or height in pixels accepted for decoding.
+    pub image_max_dimension: u32,
+    /// Largest image area in pixels accepted for decoding.
+    pub image_max_pixels: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            json_body_bytes: 1024 * 1024,
+            image_upload_bytes: 16 * 1024 * 1024,
+            media_upload_bytes: 512 * 1024 * 1024,
+            image_max_dimension: 12_000,
+            image_max_pixels: 50_000_000,
+        }
+    }
+}
+
+impl Settings {
+    /// Whether debug features are on (explicit setting, else on in development only).
+    pub fn debug_enabled(&self) -> bool {
+        self.debug.unwrap_or(self.profile == Profile::Development)
+    }
+
+    /// Whether cookies are marked `Secure` (explicit setting, else on outside
+    /// development or when TLS is on).
+    pub fn cookies_secure(&self) -> bool {
+        self.cookies
+            .secure
+            .unwrap_or(self.profile != Profile::Development || self.tls.enabled())
+    }
+
+    /// Whether responses carry `Strict-Transport-Security`.
+    pub fn hsts_enabled(&self) -> bool {
+        self.profile == Profile::Production || self.tls.enabled()
+    }
+
+    /// Whether logs are written as JSON.
+    pub fn log_json(&self) -> bool {
+        match self.log.format {
+            LogFormat::Json => true,
+            LogFormat::Text => false,
+            LogFormat::Auto => self.profile != Profile::Development,
+        }
+    }
+
+    /// The default log filter for the profile, unless configured.
+    pub fn log_filter(&self) -> String {
+        self.log.level.clone().unwrap_or_else(|| {
+            match self.profile {
+                Profile::Development => "info,vigil=debug",
+                _ => "info",
+            }
+            .to_string()
+        })
+    }
+
+    /// The database URL: configured, else SQLite `vigil.db` in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("vigil.db").display()),
+        }
+    }
+
+    /// The local blob folder: configured, else `blobs` in the data directory.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    /// The effective settings as TOML with every secret masked, for `vigil config show`.
+    pub fn to_masked_toml(&self) -> String {
+        // `Secret` serialises as a mask, so plain serialisation is already safe to print.
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}

@@ -1,0 +1,269 @@
+//! Cross-field rules checked once at start-up. Every broken rule is reported, each naming
+//! the setting (as a config key and as its environment variable) and how to fix it.
+
+use std::fmt;
+
+use crate::{Profile, Settings, StorageBackend, MIN_SECRET_BYTES};
+
+/// Secrets that appear in tutorials and seed deployments; never accepted outside development.
+const KNOWN_DEFAULT_SECRETS: &[&str] = &[
+    "changeme",
+    "change-me",
+    "secret",
+    "your-super-secret-key-here-change-this",
+    "dev-secret-key-change-in-production",
+    "development",
+];
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The setting's key, e.g. `secret_key`.
+    pub key: &'static str,
+    /// The environment variable that sets it, e.g. `VIGIL_SECRET_KEY`.
+    pub env: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Every broken rule found in one pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationErrors(pub Vec<ValidationError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration is not valid:")?;
+        for e in &self.0 {
+            writeln!(f, "  - {} ({}): {}", e.key, e.env, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Applies the cross-field rules; returns every violation at once.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = Vec::new();
+        let mut fail =
+            |key, env, message: String| errors.push(ValidationError { key, env, message });
+        let strict = self.profile != Profile::Development;
+
+        if strict {
+            match &self.secret_key {
+                None => fail(
+                    "secret_key",
+                    "VIGIL_SECRET_KEY",
+                    format!(
+                        "the {} profile needs a secret key of at least {MIN_SECRET_BYTES} random bytes; \
+                         generate one with `openssl rand -base64 48`",
+                        self.profile.as_str()
+                    ),
+                ),
+                Some(s) if s.len() < MIN_SECRET_BYTES => fail(
+                    "secret_key",
+                    "VIGIL_SECRET_KEY",
+                    format!(
+                        "is {} bytes long; it must be at least {MIN_SECRET_BYTES} \
+                         (generate one with `openssl rand -base64 48`)",
+                        s.len()
+                    ),
+                ),
+                Some(s)
+                    if KNOWN_DEFAULT_SECRETS
+                        .iter()
+                        .any(|d| s.expose().eq_ignore_ascii_case(d))
+                        || is_repetitive(s.expose()) =>
+                {
+                    fail(
+                        "secret_key",
+                        "VIGIL_SECRET_KEY",
+                        "is a well-known default or has too little variety; \
+                         generate one with `openssl rand -base64 48`"
+                            .to_string(),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
+        if self.profile == Profile::Production {
+            if self.debug == Some(true) {
+                fail(
+                    "debug",
+                    "VIGIL_DEBUG",
+                    "debug features must be off in production; remove the setting".to_string(),
+                );
+            }
+            if self.cookies.secure == Some(false) {
+                fail(
+                    "cookies.secure",
+                    "VIGIL_COOKIES__SECURE",
+                    "cookies must be Secure in production; remove the setting \
+                     (terminate TLS here or at a trusted proxy)"
+                        .to_string(),
+                );
+            }
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            fail(
+                "tls.cert / tls.key",
+                "VIGIL_TLS__CERT / VIGIL_TLS__KEY",
+                "set both the certificate and the key, or neither".to_string(),
+            );
+        }
+        if self.server.redirect_listen.is_some() && !self.tls.enabled() {
+            fail(
+                "server.redirect_listen",
+                "VIGIL_SERVER__REDIRECT_LISTEN",
+                "an HTTP→HTTPS redirect listener needs TLS (tls.cert and tls.key)".to_string(),
+            );
+        }
+        for origin in &self.server.cors_origins {
+            if origin == "*"
+                || !(origin.starts_with("https://") || origin.starts_with("http://"))
+                || origin.ends_with('/')
+            {
+                fail(
+                    "server.cors_origins",
+                    "VIGIL_SERVER__CORS_ORIGINS",
+                    format!(
+                        "`{origin}` is not an origin; list exact origins like `https://app.example.com` \
+                         (wildcards are not allowed)"
+                    ),
+                );
+            }
+        }
+        if self.server.request_timeout_secs == 0 {
+            fail(
+                "server.request_timeout_secs",
+                "VIGIL_SERVER__REQUEST_TIMEOUT_SECS",
+                "must be at least 1".to_string(),
+            );
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            fail(
+                "server.header_read_timeout_secs",
+                "VIGIL_SERVER__HEADER_READ_TIMEOUT_SECS",
+                "must be at least 1".to_string(),
+            );
+        }
+        if self.database.max_connections == 0 {
+            fail(
+                "database.max_connections",
+                "VIGIL_DATABASE__MAX_CONNECTIONS",
+                "must be at least 1".to_string(),
+            );
+        }
+        if let Some(url) = &self.database.url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                fail(
+                    "database.url",
+                    "DATABASE_URL",
+                    "must start with sqlite:, postgres:// or postgresql://".to_string(),
+                );
+            }
+        }
+        if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {
+            fail(
+                "storage.s3.bucket",
+                "VIGIL_STORAGE__S3__BUCKET",
+                "the s3 backend needs a bucket name".to_string(),
+            );
+        }
+        if self.limits.json_body_bytes == 0 || self.limits.image_upload_bytes == 0 {
+            fail(
+                "limits",
+                "VIGIL_LIMITS__*",
+                "body limits must be greater than zero".to_string(),
+            );
+        }
+        if self.log.keep == 0 {
+            fail(
+                "log.keep",
+                "VIGIL_LOG__KEEP",
+                "must keep at least 1 file".to_string(),
+            );
+        }
+
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(errors))
+        }
+    }
+}
+
+/// A secret made of very few distinct characters (`aaaa…`, `0000…`) is not random.
+fn is_repetitive(s: &str) -> bool {
+    let mut seen: Vec<char> = s.chars().collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len() < 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Secret, Settings};
+
+    fn production() -> Settings {
+        Settings {
+            profile: Profile::Production,
+            secret_key: Some(Secret::new("kq3M9vX2pL7rT1wZ8yB4nC6dF0gH5jA2sE9uR3tY")),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn development_defaults_are_valid() {
+        assert_eq!(Settings::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn production_with_a_good_secret_is_valid() {
+        assert_eq!(production().validate(), Ok(()));
+    }
+
+    #[test]
+    fn production_refuses_missing_short_default_or_repetitive_secrets() {
+        for secret in [
+            None,
+            Some("short"),
+            Some("your-super-secret-key-here-change-this"),
+            Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        ] {
+            let s = Settings {
+                secret_key: secret.map(Secret::new),
+                ..production()
+            };
+            let errs = s.validate().expect_err("must refuse");
+            assert_eq!(errs.0[0].key, "secret_key", "{secret:?}");
+            assert!(errs.to_string().contains("VIGIL_SECRET_KEY"));
+        }
+    }
+
+    #[test]
+    fn production_refuses_debug_and_insecure_cookies() {
+        let mut s = production();
+        s.debug = Some(true);
+        s.cookies.secure = Some(false);
+        let keys: Vec<_> = s
+            .validate()
+            .expect_err("must refuse")
+            .0
+            .iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(keys, ["debug", "cookies.secure"]);
+    }
+
+    #[test]
+    fn wildcard_cors_origin_is_refused() {
+        let mut s = Settings::default();
+        s.server.cors_origins = vec!["*".into()];
+        assert!(s.validate().is_err());
+    }
+}

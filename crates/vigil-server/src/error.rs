@@ -1,0 +1,252 @@
+//! The public error contract: one table of codes, each with an HTTP status, and one JSON
+//! shape for every error response:
+//! `{"error":{"code":"not_found","message":"…","request_id":"…"}}`.
+//!
+//! Handlers return [`ApiError`]; the error-envelope middleware adds the request id and
+//! turns every other error response (unknown route, wrong method, body too large,
+//! timeout, panic) into the same shape. 5xx bodies are opaque; the cause is logged once,
+//! in the envelope middleware, inside the request's span.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every error code Vigil returns. The machine name is stable; clients may match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed (bad query string, bad multipart…).
+    BadRequest,
+    /// The body is not valid JSON.
+    InvalidJson,
+    /// Authentication is required or failed.
+    Unauthorized,
+    /// Authenticated but not allowed.
+    Forbidden,
+    /// No such resource or route.
+    NotFound,
+    /// The route exists but not for this method.
+    MethodNotAllowed,
+    /// The request took too long.
+    RequestTimeout,
+    /// The request conflicts with the current state.
+    Conflict,
+    /// The body is larger than this route accepts.
+    PayloadTooLarge,
+    /// The content type (declared or sniffed) is not accepted here.
+    UnsupportedMediaType,
+    /// The body is well-formed but its values are not acceptable.
+    ValidationFailed,
+    /// Too many requests; see `Retry-After`.
+    RateLimited,
+    /// An unexpected server error (details are in the server log under the request id).
+    Internal,
+    /// A dependency (database, storage) is unavailable.
+    ServiceUnavailable,
+    /// The server is at capacity; retry after `Retry-After` seconds.
+    Overloaded,
+}
+
+impl ErrorCode {
+    /// The HTTP status for this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::InvalidJson => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServiceUnavailable | ErrorCode::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The machine name, as in the JSON body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::ValidationFailed => "validation_failed",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::Overloaded => "overloaded",
+        }
+    }
+
+    /// The code used for an error response some other layer produced with `status`.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            408 => ErrorCode::RequestTimeout,
+            409 => ErrorCode::Conflict,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            422 => ErrorCode::ValidationFailed,
+            429 => ErrorCode::RateLimited,
+            503 => ErrorCode::ServiceUnavailable,
+            s if s >= 500 => ErrorCode::Internal,
+            _ => ErrorCode::BadRequest,
+        }
+    }
+}
+
+/// The JSON error body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Inside [`ErrorBody`].
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation; never contains internals.
+    pub message: String,
+    /// The request id, also in the `X-Request-Id` header; quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Attached to error responses so the envelope middleware can render and log them.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    /// The code.
+    pub code: ErrorCode,
+    /// The client-facing message.
+    pub message: String,
+    /// The internal cause, logged, never sent.
+    pub cause: Option<Arc<anyhow::Error>>,
+}
+
+/// Marks an error-status response whose body is already the intended answer (for
+/// example `/readyz`'s 503 report); the error envelope leaves it untouched.
+#[derive(Debug, Clone, Copy)]
+pub struct FinalBody;
+
+/// An error a handler returns.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    cause: Option<anyhow::Error>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a client-facing message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            cause: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 500 whose cause is logged and never shown.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            code: ErrorCode::Internal,
+            message: "an internal error occurred; the request id identifies it in the server log"
+                .into(),
+            cause: Some(cause.into()),
+            retry_after: None,
+        }
+    }
+
+    /// A 503 for a failing dependency; the cause is logged.
+    pub fn unavailable(what: &str, cause: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            code: ErrorCode::ServiceUnavailable,
+            message: format!("{what} is unavailable; try again shortly"),
+            cause: Some(cause.into()),
+            retry_after: Some(5),
+        }
+    }
+
+    /// 404 for a named kind of resource.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl From<vigil_store::StoreError> for ApiError {
+    fn from(e: vigil_store::StoreError) -> Self {
+        use vigil_store::StoreError as S;
+        match e {
+            S::Database { .. } | S::Blob(_) => ApiError::unavailable("storage", e),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Renders the JSON body for `code`/`message` with an optional request id.
+pub fn render(code: ErrorCode, message: &str, request_id: Option<&str>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: ErrorDetail {
+            code,
+            message: message.to_string(),
+            request_id: request_id.map(str::to_string),
+        },
+    })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.code.status(), render(self.code, &self.message, None)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        response.extensions_mut().insert(ErrorInfo {
+            code: self.code,
+            message: self.message,
+            cause: self.cause.map(Arc::new),
+        });
+        response
+    }
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,156 @@
+//! Prometheus metrics, kept in a registry owned by the application state (no global
+//! recorder), rendered as OpenMetrics text at `/metrics`.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Route template (`/api/v1/uploads/{id}`), never the raw path, to bound cardinality.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Labels of a latency observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Route template.
+    pub route: String,
+}
+
+/// Labels of the build-info gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// Vigil version.
+    pub version: String,
+    /// Database backend.
+    pub database: String,
+    /// Profile.
+    pub profile: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Every metric Vigil exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Finished requests.
+    pub http_requests: Family<RequestLabels, Counter>,
+    /// Request latency in seconds.
+    pub http_latency: HistogramFamily<RouteLabels>,
+    /// Requests being served now.
+    pub http_in_flight: Gauge,
+    /// Connections in the database pool.
+    pub db_pool_connections: Gauge,
+    /// Idle connections in the database pool.
+    pub db_pool_idle: Gauge,
+    /// Responses with status 500 or more.
+    pub http_server_errors: Counter,
+    /// Handler panics caught.
+    pub panics: Counter<u64, AtomicU64>,
+    /// Constant 1 with build labels.
+    pub build_info: Family<BuildLabels, Gauge>,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("vigil");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            http_requests.clone(),
+        );
+        let http_latency: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route",
+            http_latency.clone(),
+        );
+        let http_in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served",
+            http_in_flight.clone(),
+        );
+        let http_server_errors = Counter::default();
+        registry.register(
+            "http_server_errors",
+            "HTTP responses with a 5xx status",
+            http_server_errors.clone(),
+        );
+        let panics = Counter::default();
+        registry.register(
+            "http_panics",
+            "Request handler panics caught",
+            panics.clone(),
+        );
+        let db_pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            db_pool_connections.clone(),
+        );
+        let db_pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections",
+            db_pool_idle.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "Build and runtime information",
+            build_info.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_latency,
+            http_in_flight,
+            db_pool_connections,
+            db_pool_idle,
+            http_server_errors,
+            panics,
+            build_info,
+        }
+    }
+
+    /// Renders the registry as OpenMetrics text.
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// The registry, for later subsystems to register their own metrics at start-up.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,9 @@
+//! Request/response layers applied to every route, outermost first:
+//! request id → security headers → client address → access log and metrics →
+//! error envelope → panic catcher → CORS → timeout. See [`crate::router`].
+
+pub mod access_log;
+pub mod client_ip;
+pub mod error_envelope;
+pub mod request_id;
+pub mod security_headers;

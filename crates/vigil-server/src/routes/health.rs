@@ -1,0 +1,129 @@
+//! Liveness, readiness and metrics.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, FinalBody};
+use crate::state::AppState;
+
+/// `/healthz` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: &'static str,
+    /// Vigil version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+}
+
+/// The process is alive. Does no I/O, so it stays cheap under load.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.started.elapsed().as_secs(),
+    })
+}
+
+/// One dependency's readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    /// Whether it works.
+    pub ok: bool,
+    /// What it is (backend name, location without credentials).
+    pub detail: String,
+    /// How long the check took, in milliseconds.
+    pub latency_ms: f64,
+    /// Why it failed, in general terms (the full cause is logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `/readyz` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: &'static str,
+    /// Database reachable.
+    pub database: Check,
+    /// Blob store writable.
+    pub storage: Check,
+}
+
+/// Ready to serve: the database answers and the blob store is writable. 503 names the
+/// failing part.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Readiness),
+              (status = 503, description = "A dependency is down", body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let t = Instant::now();
+    let db = state.db.ping().await;
+    let database = Check {
+        ok: db.is_ok(),
+        detail: state.db.backend().as_str().to_string(),
+        latency_ms: t.elapsed().as_secs_f64() * 1000.0,
+        error: db.as_ref().err().map(|e| {
+            tracing::warn!(error = format!("{e:#}"), "readiness: database check failed");
+            "the database does not answer".to_string()
+        }),
+    };
+    let t = Instant::now();
+    let blobs = state.blobs.check_writable().await;
+    let storage = Check {
+        ok: blobs.is_ok(),
+        detail: state.blobs.describe(),
+        latency_ms: t.elapsed().as_secs_f64() * 1000.0,
+        error: blobs.as_ref().err().map(|e| {
+            tracing::warn!(error = format!("{e:#}"), "readiness: storage check failed");
+            "the blob store is not writable".to_string()
+        }),
+    };
+    let ready = database.ok && storage.ok;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        database,
+        storage,
+    };
+    // A 503 here is the answer, not an error: the error envelope must keep this body.
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(FinalBody);
+    response
+}
+
+/// Prometheus metrics in OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (size, idle) = state.db.pool_stats();
+    state.metrics.db_pool_connections.set(i64::from(size));
+    state
+        .metrics
+        .db_pool_idle
+        .set(i64::try_from(idle).unwrap_or(i64::MAX));
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("encoding metrics: {e}")))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

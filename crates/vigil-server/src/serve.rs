@@ -1,0 +1,295 @@
+//! Building the application (storage, state, listeners) and serving it.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+use vigil_config::Settings;
+use vigil_store::db::DbOptions;
+use vigil_store::{open_blob_store, Database};
+
+use crate::metrics::{BuildLabels, Metrics};
+use crate::state::AppState;
+use crate::{metrics_router, router, tls};
+
+/// A built, bound, not yet serving Vigil.
+pub struct Application {
+    state: AppState,
+    main: TcpListener,
+    metrics: Option<TcpListener>,
+    redirect: Option<TcpListener>,
+    tls: Option<RustlsConfig>,
+}
+
+fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).with_context(|| {
+        format!("cannot listen on {addr} ({what}); is another process using it? choose another with --listen or the config")
+    })?;
+    listener
+        .set_nonblocking(true)
+        .context("configuring the listener")?;
+    Ok(listener)
+}
+
+impl Application {
+    /// Opens the database (migrating when configured), the blob store, and binds every
+    /// listener. Port 0 picks a free port; see [`Application::local_addr`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let url = settings.database_url();
+        let db = Database::connect(
+            &url,
+            &DbOptions {
+                max_connections: settings.database.max_connections,
+                busy_timeout: Duration::from_millis(settings.database.busy_timeout_ms),
+            },
+        )
+        .await
+        .context("opening the database")?;
+        db.prepare_schema(settings.database.auto_migrate)
+            .await
+            .context("checking the database schema")?;
+        let blobs = open_blob_store(&settings)
+            .await
+            .context("opening the blob store")?;
+
+        let metrics = Metrics::new();
+        metrics
+            .build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+                database: db.backend().as_str().into(),
+                profile: settings.profile.as_str().into(),
+            })
+            .set(1);
+
+        let tls = match (&settings.tls.cert, &settings.tls.key) {
+            (Some(cert), Some(key)) => Some(tls::load(cert, key).await?),
+            _ => None,
+        };
+        let main = bind(settings.server.listen, "main listener")?;
+        let metrics_listener = settings
+            .server
+            .metrics_listen
+            .map(|a| bind(a, "metrics listener"))
+            .transpose()?;
+        let redirect = settings
+            .server
+            .redirect_listen
+            .map(|a| bind(a, "HTTP redirect listener"))
+            .transpose()?;
+
+        tracing::info!(
+            profile = settings.profile.as_str(),
+            database = db.backend().as_str(),
+            storage = %blobs.describe(),
+            "storage ready"
+        );
+        Ok(Application {
+            state: AppState {
+                settings: Arc::new(settings),
+                db,
+                blobs,
+                metrics: Arc::new(metrics),
+                started: Instant::now(),
+            },
+            main,
+            metrics: metrics_listener,
+            redirect,
+            tls,
+        })
+    }
+
+    /// The main listener's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.main
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.server.listen)
+    }
+
+    /// The separate metrics listener's address, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The HTTP→HTTPS redirect listener's address, if any.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The application state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
+    /// finish (up to `server.shutdown_grace_secs`) and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let settings = self.state.settings.clone();
+        let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
+        let header_timeout = Duration::from_secs(settings.server.header_read_timeout_secs);
+        let main_addr = self.local_addr();
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let handles: Vec<Handle<SocketAddr>> = Vec::new();
+        let mut handles = handles;
+        let mut tasks = tokio::task::JoinSet::new();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+        let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let handle = Handle::new();
+        handles.push(handle.clone());
+        match self.tls.clone() {
+            Some(config) => {
+                let mut server = axum_server::from_tcp_rustls(self.main, config.clone())
+                    .context("starting the HTTPS listener")?
+                    .handle(handle)
+                    .first_request_timeout(header_timeout);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(header_timeout);
+                tasks.spawn(async move { server.serve(app).await });
+                if let (Some(cert), Some(key)) =
+                    (settings.tls.cert.clone(), settings.tls.key.clone())
+                {
+                    tokio::spawn(tls::watch(config, cert, key, stop_rx.clone()));
+                }
+            }
+            None => {
+                let mut server = axum_server::from_tcp(self.main)
+                    .context("starting the HTTP listener")?
+                    .handle(handle)
+                    .first_request_timeout(header_timeout);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(header_timeout);
+                tasks.spawn(async move { server.serve(app).await });
+            }
+        }
+        if let Some(listener) = self.metrics {
+            let app = metrics_router(self.state.clone())
+                .into_make_service_with_connect_info::<SocketAddr>();
+            let handle = Handle::new();
+            handles.push(handle.clone());
+            let mut server = axum_server::from_tcp(listener)
+                .context("starting the metrics listener")?
+                .handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_timeout);
+            tasks.spawn(async move { server.serve(app).await });
+        }
+        if let Some(listener) = self.redirect {
+            let app = redirect_router(main_addr.port()).into_make_service();
+            let handle = Handle::new();
+            handles.push(handle.clone());
+            let mut server = axum_server::from_tcp(listener)
+                .context("starting the redirect listener")?
+                .handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_timeout);
+            tasks.spawn(async move { server.serve(app).await });
+        }
+        tracing::info!(address = %main_addr, "Vigil listening on {scheme}://{main_addr}");
+
+        tokio::select! {
+            _ = shutdown => tracing::info!("shutdown requested; finishing in-flight requests"),
+            Some(result) = tasks.join_next() => {
+                // A listener stopped on its own: that is fatal, but still drain the others.
+                for h in &handles { h.graceful_shutdown(Some(grace)); }
+                let _ = stop_tx.send(true);
+                self.state.db.close().await;
+                return match result {
+                    Ok(Ok(())) => Err(anyhow::anyhow!("a listener stopped unexpectedly")),
+                    Ok(Err(e)) => Err(e).context("a listener failed"),
+                    Err(e) => Err(e).context("a listener task failed"),
+                };
+            }
+        }
+        for h in &handles {
+            h.graceful_shutdown(Some(grace));
+        }
+        let _ = stop_tx.send(true);
+        while let Some(result) = tasks.join_next().await {
+            if let Ok(Err(e)) = result {
+                tracing::warn!(error = %e, "listener ended with an error during shutdown");
+            }
+        }
+        self.state.db.close().await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// Plain-HTTP listener that sends every request to the same host and path over HTTPS.
+fn redirect_router(https_port: u16) -> Router {
+    Router::new().fallback(move |uri: Uri, req: Request| async move {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| {
+                h.rsplit_once(':')
+                    .map(|(name, _)| name)
+                    .unwrap_or(h)
+                    .to_string()
+            })
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+            });
+        let Some(host) = host else {
+            return (StatusCode::BAD_REQUEST, "missing or invalid Host header").into_response();
+        };
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let location = if https_port == 443 {
+            format!("https://{host}{path}")
+        } else {
+            format!("https://{host}:{https_port}{path}")
+        };
+        match HeaderValue::from_str(&location) {
+            Ok(v) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, v)]).into_response(),
+            Err(_) => (StatusCode::BAD_REQUEST, "invalid request target").into_response(),
+        }
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Keeps `Response` in scope for the fallback closure's type inference.
+#[allow(dead_code)]
+type _R = Response;

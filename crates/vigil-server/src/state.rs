@@ -1,0 +1,24 @@
+//! Shared application state handed to every handler.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use vigil_config::Settings;
+use vigil_store::{BlobStore, Database};
+
+use crate::metrics::Metrics;
+
+/// Everything a handler may need; cheap to clone (all `Arc`s).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// The database.
+    pub db: Database,
+    /// The blob store.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// When the process started serving.
+    pub started: Instant,
+}

@@ -1,0 +1,57 @@
+//! Subcommand implementations; each returns `anyhow::Result` with context that tells the
+//! operator what was being done.
+
+mod backup;
+mod config;
+mod serve;
+mod tls;
+
+use anyhow::Context;
+use vigil_config::{Overrides, Settings};
+
+use crate::cli::{Cli, Command, ConfigCommand, TlsCommand};
+use crate::telemetry;
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let overrides = cli.global.overrides();
+    match cli.command {
+        Command::Serve(args) => {
+            let overrides = Overrides {
+                listen: args.listen,
+                tls_cert: args.tls_cert,
+                tls_key: args.tls_key,
+                ..overrides
+            };
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            serve::run(settings).await
+        }
+        Command::Migrate => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            backup::migrate(&settings).await
+        }
+        Command::Config(ConfigCommand::Show) => config::show(&overrides),
+        Command::Config(ConfigCommand::Check) => config::check(&overrides),
+        Command::Backup(args) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            backup::backup(&settings, &args).await
+        }
+        Command::Restore(args) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            backup::restore(&settings, &args).await
+        }
+        Command::Tls(TlsCommand::SelfSigned(args)) => {
+            let settings = vigil_config::load::load_unvalidated(&overrides)?;
+            tls::self_signed(&settings, &args)
+        }
+    }
+}
+
+/// Loads and validates the settings.
+fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
+    vigil_config::load(overrides).context("cannot start with this configuration")
+}

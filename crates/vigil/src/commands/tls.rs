@@ -1,0 +1,77 @@
+//! `vigil tls self-signed`.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+use vigil_config::Settings;
+
+use crate::cli::SelfSignedArgs;
+
+/// Writes `cert.pem` and `key.pem` (mode 0600) for the given hosts.
+pub fn self_signed(settings: &Settings, args: &SelfSignedArgs) -> anyhow::Result<()> {
+    let dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("tls"));
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    if !args.force && (cert_path.exists() || key_path.exists()) {
+        bail!(
+            "{} or {} already exists; pass --force to replace them",
+            cert_path.display(),
+            key_path.display()
+        );
+    }
+    let mut params = CertificateParams::new(args.hosts.clone()).context("invalid host name")?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, args.hosts[0].clone());
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Vigil self-signed");
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(i64::from(args.days));
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().context("generating a key")?;
+    let cert = params
+        .self_signed(&key)
+        .context("signing the certificate")?;
+
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    write_file(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    println!("certificate: {}", cert_path.display());
+    println!("private key: {}", key_path.display());
+    println!(
+        "valid for {} days for: {}",
+        args.days,
+        args.hosts.join(", ")
+    );
+    println!(
+        "serve it with: vigil serve --listen 0.0.0.0:8443 --tls-cert {} --tls-key {}",
+        cert_path.display(),
+        key_path.display()
+    );
+    Ok(())
+}
+
+/// Writes atomically (temp file + fsync + rename) with the given mode.
+fn write_file(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
