@@ -37,6 +37,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use serve::{shutdown_signal, Application};
+pub use tls::install_crypto_provider;
 pub use state::AppState;
 
 use middleware::client_ip::ProxyTrust;
@@ -144,7 +145,9 @@ pub fn metrics_router(state: AppState) -> Router {
     with_global_layers(app, &state)
 }
 
-fn with_global_layers(app: Router, state: &AppState) -> Router {
+/// Wraps `app` in the layers every Vigil response goes through (request id, security
+/// headers, client address, access log and metrics, error envelope, panic catcher, CORS).
+pub fn with_global_layers(app: Router, state: &AppState) -> Router {
     let settings = &state.settings;
     let security = Arc::new(SecurityHeaders::new(settings.hsts_enabled()));
     let trust = Arc::new(ProxyTrust {

@@ -1,0 +1,285 @@
+//! Starting real Vigil servers for tests: in-process on port 0 (with a fresh SQLite file
+//! or a fresh PostgreSQL database each), or as a child `vigil` process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_config::{Profile, Secret, Settings};
+use vigil_server::Application;
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// True when running in CI, where missing services must fail rather than skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The PostgreSQL admin URL for tests, if configured.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("VIGIL_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(!in_ci(), "CI must set VIGIL_TEST_DATABASE_URL so the PostgreSQL tests run");
+            None
+        }
+    }
+}
+
+/// The databases to run a test against: SQLite always, PostgreSQL when configured.
+pub fn databases() -> Vec<Db> {
+    let mut dbs = vec![Db::Sqlite];
+    if postgres_url().is_some() {
+        dbs.push(Db::Postgres);
+    } else {
+        eprintln!("note: PostgreSQL variant skipped (set VIGIL_TEST_DATABASE_URL=postgres://… to run it)");
+    }
+    dbs
+}
+
+/// A fresh, empty PostgreSQL database; returns its URL. Dropped by [`drop_pg_database`].
+pub async fn fresh_pg_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("vigil_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let mut conn = sqlx::AnyConnection::connect(admin_url).await.expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let _ = conn.close().await;
+    let (base, _) = admin_url.rsplit_once('/').expect("URL has a database part");
+    format!("{base}/{name}")
+}
+
+/// Drops a database made by [`fresh_pg_database`] (best effort).
+pub async fn drop_pg_database(admin_url: &str, url: &str) {
+    use sqlx::Connection;
+    let Some((_, name)) = url.rsplit_once('/') else { return };
+    if let Ok(mut conn) = sqlx::AnyConnection::connect(admin_url).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+    }
+}
+
+/// Settings for a test server: development profile, port 0, everything under `dir`.
+pub fn test_settings(dir: &Path) -> Settings {
+    let mut s = Settings::default();
+    s.profile = Profile::Development;
+    s.data_dir = dir.to_path_buf();
+    s.server.listen = "127.0.0.1:0".parse().expect("addr");
+    s.server.shutdown_grace_secs = 5;
+    s.secret_key = Some(Secret::new("test-secret-key-0123456789-abcdefghijklmnop"));
+    s
+}
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// Kept so the data directory lives as long as the server.
+    _dir: tempfile::TempDir,
+    pub state: vigil_server::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pg: Option<(String, String)>,
+}
+
+impl TestServer {
+    /// Starts a server on `db` with default test settings.
+    pub async fn start(db: Db) -> TestServer {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Starts a server after letting `adjust` change the settings.
+    pub async fn start_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = test_settings(dir.path());
+        let mut pg = None;
+        if db == Db::Postgres {
+            let admin = postgres_url().expect("PostgreSQL configured");
+            let url = fresh_pg_database(&admin).await;
+            settings.database.url = Some(Secret::new(url.clone()));
+            pg = Some((admin, url));
+        }
+        adjust(&mut settings);
+        let app = Application::build(settings).await.expect("application builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            _dir: dir,
+            state,
+            stop: Some(tx),
+            task: Some(task),
+            pg,
+        }
+    }
+
+    /// `http://addr` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Some((admin, url)) = self.pg.take() {
+            drop_pg_database(&admin, &url).await;
+        }
+    }
+}
+
+/// Path of the `vigil` binary under test.
+pub fn vigil_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vigil"))
+}
+
+/// A `vigil` command with a clean environment (no stray `VIGIL_*` from the developer).
+pub fn vigil() -> Command {
+    let mut cmd = Command::new(vigil_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VIGIL_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// A free TCP port on loopback (bound then released; good enough for child processes).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `vigil serve` child process.
+pub struct ChildServer {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl ChildServer {
+    /// Starts `vigil serve --data-dir dir` on a free port and waits until it accepts connections.
+    pub fn start(data_dir: &Path) -> ChildServer {
+        Self::start_cmd(vigil(), data_dir)
+    }
+
+    /// Like [`ChildServer::start`] with a prepared command (extra environment).
+    pub fn start_cmd(mut cmd: Command, data_dir: &Path) -> ChildServer {
+        let port = free_port();
+        let log = data_dir.with_extension(format!("{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = cmd
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(log_file.try_clone().expect("clone"))
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn vigil serve");
+        let server = ChildServer { child, port, log };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "vigil serve did not start; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// `http://127.0.0.1:port` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny valid PNG (1×1) with `seed` mixed into a text chunk so each is distinct.
+pub fn png(seed: u64) -> Vec<u8> {
+    // 1×1 greyscale PNG; a tEXt chunk carries the seed (CRC is not checked by sniffing,
+    // but we compute it anyway so the file is valid).
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        out.extend_from_slice(&crc_input);
+        out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    };
+    chunk(&mut out, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
+    chunk(&mut out, b"tEXt", format!("seed\0{seed}").as_bytes());
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}

@@ -1,0 +1,13 @@
+//! Vigil's integration tests: one binary, real servers on random ports, a real SQLite
+//! file and (when `VIGIL_TEST_DATABASE_URL` is set, as in CI) a real PostgreSQL.
+//!
+//! Tests that need an external service say so when they skip; with `CI=true` a missing
+//! service is a failure instead of a skip.
+
+mod api;
+mod backup;
+mod cli;
+mod crash;
+mod harness;
+mod s3;
+mod tls;
