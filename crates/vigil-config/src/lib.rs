@@ -391,7 +391,13 @@ impl Settings {
 
     /// The effective settings as TOML with every secret masked, for `vigil config show`.
     pub fn to_masked_toml(&self) -> String {
+        // Show what is in force, not what was left unset: resolve profile-dependent values.
+        let mut effective = self.clone();
+        effective.debug = Some(self.debug_enabled());
+        effective.cookies.secure = Some(self.cookies_secure());
+        effective.log.level = Some(self.log_filter());
         // `Secret` serialises as a mask, so plain serialisation is already safe to print.
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+        toml::to_string_pretty(&effective)
+            .unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
     }
 }

@@ -37,8 +37,8 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use serve::{shutdown_signal, Application};
-pub use tls::install_crypto_provider;
 pub use state::AppState;
+pub use tls::install_crypto_provider;
 
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;

@@ -17,23 +17,51 @@ const REQUIRED_HEADERS: &[(&str, &str)] = &[
 fn assert_security_headers(resp: &reqwest::Response) {
     let h = resp.headers();
     for (name, value) in REQUIRED_HEADERS {
-        assert_eq!(h.get(*name).and_then(|v| v.to_str().ok()), Some(*value), "{name} on {}", resp.url());
+        assert_eq!(
+            h.get(*name).and_then(|v| v.to_str().ok()),
+            Some(*value),
+            "{name} on {}",
+            resp.url()
+        );
     }
-    let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).expect("CSP");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .expect("CSP");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    let pp = h.get("permissions-policy").and_then(|v| v.to_str().ok()).expect("Permissions-Policy");
-    for needed in ["camera=(self)", "microphone=(self)", "geolocation=()", "payment=()", "usb=()"] {
+    let pp = h
+        .get("permissions-policy")
+        .and_then(|v| v.to_str().ok())
+        .expect("Permissions-Policy");
+    for needed in [
+        "camera=(self)",
+        "microphone=(self)",
+        "geolocation=()",
+        "payment=()",
+        "usb=()",
+    ] {
         assert!(pp.contains(needed), "{pp} lacks {needed}");
     }
-    assert!(h.get("x-request-id").is_some(), "X-Request-Id on {}", resp.url());
+    assert!(
+        h.get("x-request-id").is_some(),
+        "X-Request-Id on {}",
+        resp.url()
+    );
 }
 
 async fn error_of(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(resp.status(), status, "{}", resp.url());
     assert_security_headers(&resp);
-    let rid = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let rid = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     assert!(
         resp.headers()
             .get("content-type")
@@ -43,18 +71,35 @@ async fn error_of(resp: reqwest::Response, status: StatusCode, code: &str) -> Va
     );
     let body: Value = resp.json().await.expect("JSON error body");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    assert_eq!(body["error"]["request_id"].as_str(), rid.as_deref(), "request id in body and header");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["request_id"].as_str(),
+        rid.as_deref(),
+        "request id in body and header"
+    );
     body
 }
 
 #[tokio::test]
 async fn healthz_answers_ok_with_every_security_header() {
     let s = TestServer::start(Db::Sqlite).await;
-    let resp = s.client.get(s.url("/healthz")).send().await.expect("request");
+    let resp = s
+        .client
+        .get(s.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(resp.status(), StatusCode::OK);
     assert_security_headers(&resp);
-    assert!(resp.headers().get("strict-transport-security").is_none(), "no HSTS over plain HTTP in development");
+    assert!(
+        resp.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP in development"
+    );
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["status"], "ok");
     s.stop().await;
@@ -67,10 +112,21 @@ async fn errors_from_every_layer_share_the_json_shape() {
         let c = &s.client;
         let nope = c.get(s.url("/nope")).send().await.expect("req");
         let body = error_of(nope, StatusCode::NOT_FOUND, "not_found").await;
-        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("/nope")));
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/nope")));
 
-        let wrong_method = c.delete(s.url("/api/v1/uploads")).send().await.expect("req");
-        error_of(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+        let wrong_method = c
+            .delete(s.url("/api/v1/uploads"))
+            .send()
+            .await
+            .expect("req");
+        error_of(
+            wrong_method,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
 
         let id = "0123456789abcdef0123456789abcdef";
         let big = vec![b'a'; 20 * 1024 * 1024];
@@ -99,7 +155,12 @@ async fn errors_from_every_layer_share_the_json_shape() {
             .send()
             .await
             .expect("req");
-        error_of(wrong_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+        error_of(
+            wrong_type,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
 
         let wrong_shape = c
             .patch(s.url(&format!("/api/v1/uploads/{id}")))
@@ -107,9 +168,18 @@ async fn errors_from_every_layer_share_the_json_shape() {
             .send()
             .await
             .expect("req");
-        error_of(wrong_shape, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        error_of(
+            wrong_shape,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
 
-        let bad_query = c.get(s.url("/api/v1/uploads?limit=lots")).send().await.expect("req");
+        let bad_query = c
+            .get(s.url("/api/v1/uploads?limit=lots"))
+            .send()
+            .await
+            .expect("req");
         error_of(bad_query, StatusCode::BAD_REQUEST, "bad_request").await;
         s.stop().await;
     }
@@ -128,20 +198,36 @@ async fn a_handler_panic_becomes_a_logged_json_500() {
         }),
     );
     let app = vigil_server::with_global_layers(app, &s.state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let resp = s.client.get(format!("http://{addr}/boom")).send().await.expect("connection kept");
+    let resp = s
+        .client
+        .get(format!("http://{addr}/boom"))
+        .send()
+        .await
+        .expect("connection kept");
     let body = error_of(resp, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     let text = body.to_string();
-    assert!(!text.contains("secret internal detail") && !text.contains("/etc/vigil"), "{text}");
+    assert!(
+        !text.contains("secret internal detail") && !text.contains("/etc/vigil"),
+        "{text}"
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn request_ids_are_propagated_when_sane_and_replaced_otherwise() {
     let s = TestServer::start(Db::Sqlite).await;
-    let kept = s.client.get(s.url("/healthz")).header("x-request-id", "trace-abc_123.x").send().await.expect("req");
+    let kept = s
+        .client
+        .get(s.url("/healthz"))
+        .header("x-request-id", "trace-abc_123.x")
+        .send()
+        .await
+        .expect("req");
     assert_eq!(kept.headers()["x-request-id"], "trace-abc_123.x");
     let replaced = s
         .client
@@ -150,7 +236,10 @@ async fn request_ids_are_propagated_when_sane_and_replaced_otherwise() {
         .send()
         .await
         .expect("req");
-    let id = replaced.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     assert_ne!(id, "bad id with spaces and <tags>");
     assert_eq!(id.len(), 36, "a UUID");
     s.stop().await;
@@ -166,7 +255,14 @@ async fn readyz_reports_each_dependency_and_names_the_failing_one() {
         assert_eq!(body["status"], "ready");
         assert_eq!(body["database"]["ok"], true);
         assert_eq!(body["storage"]["ok"], true);
-        assert_eq!(body["database"]["detail"], if db == Db::Sqlite { "sqlite" } else { "postgres" });
+        assert_eq!(
+            body["database"]["detail"],
+            if db == Db::Sqlite {
+                "sqlite"
+            } else {
+                "postgres"
+            }
+        );
 
         s.state.db.pool().close().await;
         let resp = s.client.get(s.url("/readyz")).send().await.expect("req");
@@ -186,7 +282,15 @@ async fn metrics_parse_as_prometheus_text_and_count_requests() {
         s.client.get(s.url("/healthz")).send().await.expect("req");
     }
     s.client.get(s.url("/nope")).send().await.expect("req");
-    let text = s.client.get(s.url("/metrics")).send().await.expect("req").text().await.expect("text");
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("req")
+        .text()
+        .await
+        .expect("text");
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
     let healthz = scrape
@@ -205,17 +309,27 @@ async fn metrics_parse_as_prometheus_text_and_count_requests() {
         "{:?}",
         healthz.value
     );
-    assert!(text.trim_end().ends_with("# EOF"), "a complete OpenMetrics exposition");
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "a complete OpenMetrics exposition"
+    );
     for name in [
         "vigil_http_request_duration_seconds_count",
         "vigil_http_requests_in_flight",
         "vigil_db_pool_connections",
         "vigil_build_info",
     ] {
-        assert!(scrape.samples.iter().any(|s| s.metric == name), "{name} missing");
+        assert!(
+            scrape.samples.iter().any(|s| s.metric == name),
+            "{name} missing"
+        );
     }
     assert!(
-        scrape.samples.iter().any(|s| s.metric == "vigil_http_requests_total" && s.labels.get("route") == Some("unmatched")),
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "vigil_http_requests_total"
+                && s.labels.get("route") == Some("unmatched")),
         "unknown paths are grouped, never recorded raw"
     );
     s.stop().await;
@@ -230,7 +344,12 @@ async fn metrics_can_move_to_their_own_listener() {
     .await;
     let public = s.client.get(s.url("/metrics")).send().await.expect("req");
     assert_eq!(public.status(), StatusCode::NOT_FOUND);
-    let private = s.client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.expect("req");
+    let private = s
+        .client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(private.status(), StatusCode::OK);
     assert_security_headers(&private);
     s.stop().await;
@@ -239,23 +358,58 @@ async fn metrics_can_move_to_their_own_listener() {
 #[tokio::test]
 async fn openapi_document_and_docs_page_are_served() {
     let s = TestServer::start(Db::Sqlite).await;
-    let doc: Value = s.client.get(s.url("/api/v1/openapi.json")).send().await.expect("req").json().await.expect("json");
+    let doc: Value = s
+        .client
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
-    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/uploads", "/api/v1/uploads/{id}", "/api/v1/uploads/{id}/content"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/uploads",
+        "/api/v1/uploads/{id}",
+        "/api/v1/uploads/{id}/content",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
     }
-    let page = s.client.get(s.url("/api/v1/docs")).send().await.expect("req");
+    let page = s
+        .client
+        .get(s.url("/api/v1/docs"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(page.status(), StatusCode::OK);
     assert_security_headers(&page);
     let html = page.text().await.expect("html");
-    assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style");
-    for asset in ["/assets/vendor/swagger-ui/swagger-ui-bundle.js", "/assets/js/api-docs.js", "/assets/css/vigil.css"] {
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "no inline script or style"
+    );
+    for asset in [
+        "/assets/vendor/swagger-ui/swagger-ui-bundle.js",
+        "/assets/js/api-docs.js",
+        "/assets/css/vigil.css",
+    ] {
         assert!(html.contains(asset), "{asset} referenced");
         let resp = s.client.get(s.url(asset)).send().await.expect("req");
         assert_eq!(resp.status(), StatusCode::OK, "{asset}");
         assert_security_headers(&resp);
     }
-    let traversal = s.client.get(s.url("/assets/..%2f..%2fCargo.toml")).send().await.expect("req");
+    let traversal = s
+        .client
+        .get(s.url("/assets/..%2f..%2fCargo.toml"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(traversal.status(), StatusCode::NOT_FOUND);
     s.stop().await;
 }
@@ -274,7 +428,13 @@ async fn cors_answers_only_configured_origins() {
         .send()
         .await
         .expect("req");
-    assert_eq!(allowed.headers().get("access-control-allow-origin").map(|v| v.as_bytes()), Some(&b"https://app.example.com"[..]));
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(&b"https://app.example.com"[..])
+    );
     let denied = s
         .client
         .get(s.url("/healthz"))
@@ -282,7 +442,10 @@ async fn cors_answers_only_configured_origins() {
         .send()
         .await
         .expect("req");
-    assert!(denied.headers().get("access-control-allow-origin").is_none());
+    assert!(denied
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
     s.stop().await;
 }
 
@@ -296,7 +459,12 @@ async fn uploads_round_trip_on_every_database() {
             "file",
             reqwest::multipart::Part::bytes(bytes.clone()).file_name("../../secret/face.png"),
         );
-        let resp = c.post(s.url("/api/v1/uploads")).multipart(form).send().await.expect("req");
+        let resp = c
+            .post(s.url("/api/v1/uploads"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("req");
         assert_eq!(resp.status(), StatusCode::CREATED);
         let created: Value = resp.json().await.expect("json");
         let id = created["id"].as_str().expect("id").to_string();
@@ -304,14 +472,37 @@ async fn uploads_round_trip_on_every_database() {
         assert_eq!(created["name"], "face.png", "no path survives");
         assert_eq!(created["sha256"], sha256(&bytes));
 
-        let raw = c.post(s.url("/api/v1/uploads")).body(png(8)).send().await.expect("req");
-        assert_eq!(raw.status(), StatusCode::CREATED, "raw bodies are accepted too");
+        let raw = c
+            .post(s.url("/api/v1/uploads"))
+            .body(png(8))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(
+            raw.status(),
+            StatusCode::CREATED,
+            "raw bodies are accepted too"
+        );
 
-        let content = c.get(s.url(&format!("/api/v1/uploads/{id}/content"))).send().await.expect("req");
+        let content = c
+            .get(s.url(&format!("/api/v1/uploads/{id}/content")))
+            .send()
+            .await
+            .expect("req");
         assert_eq!(content.headers()["content-type"], "image/png");
-        assert_eq!(content.bytes().await.expect("bytes").as_ref(), bytes.as_slice());
+        assert_eq!(
+            content.bytes().await.expect("bytes").as_ref(),
+            bytes.as_slice()
+        );
 
-        let list: Value = c.get(s.url("/api/v1/uploads?limit=10")).send().await.expect("req").json().await.expect("json");
+        let list: Value = c
+            .get(s.url("/api/v1/uploads?limit=10"))
+            .send()
+            .await
+            .expect("req")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(list.as_array().map(Vec::len), Some(2));
 
         let renamed: Value = c
@@ -325,16 +516,43 @@ async fn uploads_round_trip_on_every_database() {
             .expect("json");
         assert_eq!(renamed["name"], "entrance.png");
 
-        let text = c.post(s.url("/api/v1/uploads")).body("just some text, not media").send().await.expect("req");
-        error_of(text, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
-        let empty = c.post(s.url("/api/v1/uploads")).body(Vec::<u8>::new()).send().await.expect("req");
+        let text = c
+            .post(s.url("/api/v1/uploads"))
+            .body("just some text, not media")
+            .send()
+            .await
+            .expect("req");
+        error_of(
+            text,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+        let empty = c
+            .post(s.url("/api/v1/uploads"))
+            .body(Vec::<u8>::new())
+            .send()
+            .await
+            .expect("req");
         error_of(empty, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-        let traversal = c.get(s.url("/api/v1/uploads/..%2f..%2fvigil.db/content")).send().await.expect("req");
+        let traversal = c
+            .get(s.url("/api/v1/uploads/..%2f..%2fvigil.db/content"))
+            .send()
+            .await
+            .expect("req");
         error_of(traversal, StatusCode::NOT_FOUND, "not_found").await;
 
-        let gone = c.delete(s.url(&format!("/api/v1/uploads/{id}"))).send().await.expect("req");
+        let gone = c
+            .delete(s.url(&format!("/api/v1/uploads/{id}")))
+            .send()
+            .await
+            .expect("req");
         assert_eq!(gone.status(), StatusCode::NO_CONTENT);
-        let again = c.get(s.url(&format!("/api/v1/uploads/{id}"))).send().await.expect("req");
+        let again = c
+            .get(s.url(&format!("/api/v1/uploads/{id}")))
+            .send()
+            .await
+            .expect("req");
         error_of(again, StatusCode::NOT_FOUND, "not_found").await;
         s.stop().await;
     }
@@ -343,7 +561,13 @@ async fn uploads_round_trip_on_every_database() {
 #[tokio::test]
 async fn uploads_are_closed_outside_development() {
     let s = TestServer::start_with(Db::Sqlite, |c| c.debug = Some(false)).await;
-    let resp = s.client.post(s.url("/api/v1/uploads")).body(png(1)).send().await.expect("req");
+    let resp = s
+        .client
+        .post(s.url("/api/v1/uploads"))
+        .body(png(1))
+        .send()
+        .await
+        .expect("req");
     error_of(resp, StatusCode::FORBIDDEN, "forbidden").await;
     s.stop().await;
 }
@@ -352,11 +576,23 @@ async fn uploads_are_closed_outside_development() {
 async fn slow_header_senders_are_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = TestServer::start_with(Db::Sqlite, |c| c.server.header_read_timeout_secs = 1).await;
-    let mut stream = tokio::net::TcpStream::connect(s.addr).await.expect("connect");
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    let mut stream = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
     let mut buf = Vec::new();
-    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
-    assert!(read.is_ok(), "the server closes a connection that never finishes its headers");
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server closes a connection that never finishes its headers"
+    );
     s.stop().await;
 }
 
@@ -377,7 +613,10 @@ async fn graceful_shutdown_finishes_an_upload_in_flight() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     tx.send(Ok(tail.to_vec())).await.expect("send");
     drop(tx);
-    let resp = request.await.expect("join").expect("the in-flight request completes");
+    let resp = request
+        .await
+        .expect("join")
+        .expect("the in-flight request completes");
     assert_eq!(resp.status(), StatusCode::CREATED);
     stopping.await.expect("stopped");
     drop(db);

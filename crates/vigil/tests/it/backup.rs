@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::Connection;
 
-use crate::harness::{databases, drop_pg_database, fresh_pg_database, png, postgres_url, sha256, vigil, ChildServer, Db};
+use crate::harness::{
+    databases, drop_pg_database, fresh_pg_database, png, postgres_url, sha256, vigil, ChildServer,
+    Db,
+};
 
 type Acked = Arc<Mutex<HashMap<String, String>>>;
 
@@ -21,11 +24,19 @@ fn spawn_writer(base: String, stop: Arc<AtomicBool>, acked: Acked) -> tokio::tas
         while !stop.load(Ordering::Relaxed) {
             seed += 1;
             let bytes = png(seed);
-            if let Ok(resp) = client.post(format!("{base}/api/v1/uploads")).body(bytes.clone()).send().await {
+            if let Ok(resp) = client
+                .post(format!("{base}/api/v1/uploads"))
+                .body(bytes.clone())
+                .send()
+                .await
+            {
                 if resp.status() == reqwest::StatusCode::CREATED {
                     if let Ok(v) = resp.json::<Value>().await {
                         if let Some(id) = v["id"].as_str() {
-                            acked.lock().expect("lock").insert(id.to_string(), sha256(&bytes));
+                            acked
+                                .lock()
+                                .expect("lock")
+                                .insert(id.to_string(), sha256(&bytes));
                         }
                     }
                 }
@@ -47,11 +58,14 @@ fn run(cmd: &mut std::process::Command) -> String {
 
 async fn rows(url: &str) -> Vec<(String, String, String)> {
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.expect("open restored database");
-    let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT id, blob_key, sha256 FROM uploads")
-        .fetch_all(&mut conn)
+    let mut conn = sqlx::AnyConnection::connect(url)
         .await
-        .expect("read uploads");
+        .expect("open restored database");
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, blob_key, sha256 FROM uploads")
+            .fetch_all(&mut conn)
+            .await
+            .expect("read uploads");
     let _ = conn.close().await;
     rows
 }
@@ -87,15 +101,22 @@ async fn backup_taken_during_writes_restores_to_a_consistent_copy() {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let acked: Acked = Arc::default();
-        let writers: Vec<_> = (0..3).map(|_| spawn_writer(server.url(""), stop.clone(), acked.clone())).collect();
+        let writers: Vec<_> = (0..3)
+            .map(|_| spawn_writer(server.url(""), stop.clone(), acked.clone()))
+            .collect();
         tokio::time::sleep(Duration::from_millis(800)).await;
         let before_backup: Vec<String> = acked.lock().expect("lock").keys().cloned().collect();
         assert!(!before_backup.is_empty(), "the writers are writing");
 
         let mut cmd = vigil();
-        cmd.arg("backup").arg(&archive).arg("--data-dir").arg(&source);
+        cmd.arg("backup")
+            .arg(&archive)
+            .arg("--data-dir")
+            .arg(&source);
         with_db(&mut cmd, &src_url);
-        let printed = tokio::task::spawn_blocking(move || run(&mut cmd)).await.expect("join");
+        let printed = tokio::task::spawn_blocking(move || run(&mut cmd))
+            .await
+            .expect("join");
         assert!(printed.contains("backup written"), "{printed}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         stop.store(true, Ordering::Relaxed);
@@ -105,10 +126,19 @@ async fn backup_taken_during_writes_restores_to_a_consistent_copy() {
         drop(server);
 
         let mut verify = vigil();
-        verify.arg("restore").arg("--verify-only").arg(&archive).arg("--data-dir").arg(&target);
+        verify
+            .arg("restore")
+            .arg("--verify-only")
+            .arg(&archive)
+            .arg("--data-dir")
+            .arg(&target);
         assert!(run(&mut verify).contains("archive is intact"));
         let mut restore = vigil();
-        restore.arg("restore").arg(&archive).arg("--data-dir").arg(&target);
+        restore
+            .arg("restore")
+            .arg(&archive)
+            .arg("--data-dir")
+            .arg(&target);
         with_db(&mut restore, &dst_url);
         run(&mut restore);
 
@@ -116,18 +146,31 @@ async fn backup_taken_during_writes_restores_to_a_consistent_copy() {
             Some(u) => u.clone(),
             None => {
                 let file = target.join("vigil.db");
-                vigil_store::backup::sqlite_integrity_check(&file).await.expect("PRAGMA integrity_check = ok");
+                vigil_store::backup::sqlite_integrity_check(&file)
+                    .await
+                    .expect("PRAGMA integrity_check = ok");
                 format!("sqlite://{}?mode=ro", file.display())
             }
         };
         let restored = rows(&restored_url).await;
-        let restored_ids: HashMap<_, _> = restored.iter().map(|(id, _, sha)| (id.clone(), sha.clone())).collect();
+        let restored_ids: HashMap<_, _> = restored
+            .iter()
+            .map(|(id, _, sha)| (id.clone(), sha.clone()))
+            .collect();
         for id in &before_backup {
-            assert!(restored_ids.contains_key(id), "{db:?}: upload {id} acknowledged before the backup is missing");
+            assert!(
+                restored_ids.contains_key(id),
+                "{db:?}: upload {id} acknowledged before the backup is missing"
+            );
         }
         for (id, key, sha) in &restored {
-            let data = std::fs::read(blob_path(&target, key)).unwrap_or_else(|_| panic!("{db:?}: blob of {id} missing"));
-            assert_eq!(&sha256(&data), sha, "{db:?}: blob of {id} does not match its checksum");
+            let data = std::fs::read(blob_path(&target, key))
+                .unwrap_or_else(|_| panic!("{db:?}: blob of {id} missing"));
+            assert_eq!(
+                &sha256(&data),
+                sha,
+                "{db:?}: blob of {id} does not match its checksum"
+            );
             if let Some(acked_sha) = acked.lock().expect("lock").get(id) {
                 assert_eq!(acked_sha, sha);
             }
@@ -149,27 +192,61 @@ async fn a_damaged_archive_is_refused_and_changes_nothing() {
     let server = ChildServer::start(&source);
     let client = reqwest::Client::new();
     for seed in 0..3 {
-        let resp = client.post(server.url("/api/v1/uploads")).body(png(seed)).send().await.expect("upload");
+        let resp = client
+            .post(server.url("/api/v1/uploads"))
+            .body(png(seed))
+            .send()
+            .await
+            .expect("upload");
         assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
     }
     drop(server);
     let archive = dir.path().join("b.tar");
-    run(vigil().arg("backup").arg(&archive).arg("--data-dir").arg(&source));
+    run(vigil()
+        .arg("backup")
+        .arg(&archive)
+        .arg("--data-dir")
+        .arg(&source));
 
     // Flip one byte inside the last blob's data (the manifest is the final entry).
     let mut bytes = std::fs::read(&archive).expect("read");
     let marker = b"seed\0";
-    let at = bytes.windows(marker.len()).rposition(|w| w == marker).expect("a png in the archive");
+    let at = bytes
+        .windows(marker.len())
+        .rposition(|w| w == marker)
+        .expect("a png in the archive");
     bytes[at + marker.len()] ^= 0x01;
     let damaged = dir.path().join("damaged.tar");
     std::fs::write(&damaged, &bytes).expect("write");
 
     let target = dir.path().join("target");
-    let out = vigil().arg("restore").arg(&damaged).arg("--data-dir").arg(&target).output().expect("run");
+    let out = vigil()
+        .arg("restore")
+        .arg(&damaged)
+        .arg("--data-dir")
+        .arg(&target)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum"), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!target.join("vigil.db").exists(), "nothing restored from a damaged archive");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("checksum"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !target.join("vigil.db").exists(),
+        "nothing restored from a damaged archive"
+    );
 
-    let refused = vigil().arg("restore").arg(&archive).arg("--data-dir").arg(&source).output().expect("run");
-    assert!(!refused.status.success(), "restoring over existing data needs --force");
+    let refused = vigil()
+        .arg("restore")
+        .arg(&archive)
+        .arg("--data-dir")
+        .arg(&source)
+        .output()
+        .expect("run");
+    assert!(
+        !refused.status.success(),
+        "restoring over existing data needs --force"
+    );
 }

@@ -39,8 +39,16 @@ fn production_refuses_short_secrets_debug_and_insecure_cookies_all_at_once() {
 #[test]
 fn unknown_settings_are_rejected_with_their_name() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("vigil.toml"), "[server]\nlistn = \"127.0.0.1:1\"\n").expect("write");
-    let out = vigil().current_dir(dir.path()).args(["config", "check"]).output().expect("run");
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        "[server]\nlistn = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let out = vigil()
+        .current_dir(dir.path())
+        .args(["config", "check"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listn"));
 }
@@ -65,11 +73,24 @@ fn config_show_layers_file_dotenv_and_env_and_masks_secrets() {
         .args(["config", "show"])
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("listen = \"127.0.0.1:9001\""), "file layer: {shown}");
-    assert!(shown.contains("request_timeout_secs = 13"), "env wins over .env and file: {shown}");
-    assert!(!shown.contains("hunter2") && !shown.contains("dotenv-secret-value"), "secrets masked: {shown}");
+    assert!(
+        shown.contains("listen = \"127.0.0.1:9001\""),
+        "file layer: {shown}"
+    );
+    assert!(
+        shown.contains("request_timeout_secs = 13"),
+        "env wins over .env and file: {shown}"
+    );
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("dotenv-secret-value"),
+        "secrets masked: {shown}"
+    );
     assert!(shown.contains("********"), "{shown}");
 }
 
@@ -84,7 +105,11 @@ fn global_data_dir_is_honoured_by_every_subcommand() {
         .arg(&data)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(data.join("vigil.db").exists());
     assert!(!dir.path().join("data").exists());
 }

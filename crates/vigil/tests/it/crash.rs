@@ -23,16 +23,25 @@ async fn sigkill_during_writes_loses_no_acknowledged_upload() {
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
             .map(|_| {
-                let (base, stop, acked, seed) = (server.url(""), stop.clone(), acked.clone(), seed.clone());
+                let (base, stop, acked, seed) =
+                    (server.url(""), stop.clone(), acked.clone(), seed.clone());
                 tokio::spawn(async move {
                     let client = reqwest::Client::new();
                     while !stop.load(Ordering::Relaxed) {
                         let bytes = png(seed.fetch_add(1, Ordering::Relaxed));
-                        match client.post(format!("{base}/api/v1/uploads")).body(bytes.clone()).send().await {
+                        match client
+                            .post(format!("{base}/api/v1/uploads"))
+                            .body(bytes.clone())
+                            .send()
+                            .await
+                        {
                             Ok(resp) if resp.status() == reqwest::StatusCode::CREATED => {
                                 if let Ok(v) = resp.json::<Value>().await {
                                     if let Some(id) = v["id"].as_str() {
-                                        acked.lock().expect("lock").insert(id.to_string(), sha256(&bytes));
+                                        acked
+                                            .lock()
+                                            .expect("lock")
+                                            .insert(id.to_string(), sha256(&bytes));
                                     }
                                 }
                             }
@@ -56,17 +65,33 @@ async fn sigkill_during_writes_loses_no_acknowledged_upload() {
     let server = ChildServer::start(&data);
     let client = reqwest::Client::new();
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() > 20, "enough writes were acknowledged to mean something ({})", acked.len());
+    assert!(
+        acked.len() > 20,
+        "enough writes were acknowledged to mean something ({})",
+        acked.len()
+    );
     for (id, sha) in &acked {
-        let resp = client.get(server.url(&format!("/api/v1/uploads/{id}/content"))).send().await.expect("get");
-        assert_eq!(resp.status(), reqwest::StatusCode::OK, "acknowledged upload {id} lost");
+        let resp = client
+            .get(server.url(&format!("/api/v1/uploads/{id}/content")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            resp.status(),
+            reqwest::StatusCode::OK,
+            "acknowledged upload {id} lost"
+        );
         let body = resp.bytes().await.expect("bytes");
         assert_eq!(&sha256(&body), sha, "upload {id} corrupted");
     }
     drop(server);
 
     let tmp = data.join("blobs").join(".tmp");
-    assert_eq!(std::fs::read_dir(&tmp).expect("tmp dir").count(), 0, "interrupted writes were cleaned up");
+    assert_eq!(
+        std::fs::read_dir(&tmp).expect("tmp dir").count(),
+        0,
+        "interrupted writes were cleaned up"
+    );
     for shard in std::fs::read_dir(data.join("blobs")).expect("blobs") {
         let shard = shard.expect("entry").path();
         if shard.file_name().is_some_and(|n| n == ".tmp") {
@@ -74,8 +99,13 @@ async fn sigkill_during_writes_loses_no_acknowledged_upload() {
         }
         for blob in std::fs::read_dir(&shard).expect("shard") {
             let bytes = std::fs::read(blob.expect("entry").path()).expect("read blob");
-            assert!(bytes.starts_with(b"\x89PNG") && bytes.ends_with(b"IEND\xaeB`\x82"), "a blob is complete");
+            assert!(
+                bytes.starts_with(b"\x89PNG") && bytes.ends_with(b"IEND\xaeB`\x82"),
+                "a blob is complete"
+            );
         }
     }
-    vigil_store::backup::sqlite_integrity_check(&data.join("vigil.db")).await.expect("integrity_check ok");
+    vigil_store::backup::sqlite_integrity_check(&data.join("vigil.db"))
+        .await
+        .expect("integrity_check ok");
 }

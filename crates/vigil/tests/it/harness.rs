@@ -26,7 +26,10 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("VIGIL_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(!in_ci(), "CI must set VIGIL_TEST_DATABASE_URL so the PostgreSQL tests run");
+            assert!(
+                !in_ci(),
+                "CI must set VIGIL_TEST_DATABASE_URL so the PostgreSQL tests run"
+            );
             None
         }
     }
@@ -38,7 +41,9 @@ pub fn databases() -> Vec<Db> {
     if postgres_url().is_some() {
         dbs.push(Db::Postgres);
     } else {
-        eprintln!("note: PostgreSQL variant skipped (set VIGIL_TEST_DATABASE_URL=postgres://… to run it)");
+        eprintln!(
+            "note: PostgreSQL variant skipped (set VIGIL_TEST_DATABASE_URL=postgres://… to run it)"
+        );
     }
     dbs
 }
@@ -48,7 +53,9 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let name = format!("vigil_test_{}", hex::encode(rand::random::<[u8; 6]>()));
-    let mut conn = sqlx::AnyConnection::connect(admin_url).await.expect("connect to PostgreSQL");
+    let mut conn = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -61,7 +68,9 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
 /// Drops a database made by [`fresh_pg_database`] (best effort).
 pub async fn drop_pg_database(admin_url: &str, url: &str) {
     use sqlx::Connection;
-    let Some((_, name)) = url.rsplit_once('/') else { return };
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
     if let Ok(mut conn) = sqlx::AnyConnection::connect(admin_url).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut conn)
@@ -111,7 +120,9 @@ impl TestServer {
             pg = Some((admin, url));
         }
         adjust(&mut settings);
-        let app = Application::build(settings).await.expect("application builds");
+        let app = Application::build(settings)
+            .await
+            .expect("application builds");
         let addr = app.local_addr();
         let state = app.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -236,7 +247,10 @@ impl ChildServer {
 
     /// SIGTERM and wait for a clean exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         self.child.wait().ok().and_then(|s| s.code())
     }
 }
@@ -262,7 +276,11 @@ pub fn png(seed: u64) -> Vec<u8> {
     };
     chunk(&mut out, b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]);
     chunk(&mut out, b"tEXt", format!("seed\0{seed}").as_bytes());
-    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
+    );
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -272,7 +290,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -10,11 +10,24 @@ use crate::harness::{free_port, vigil, Db, TestServer};
 
 fn self_signed(dir: &Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
     let out = vigil()
-        .args(["tls", "self-signed", "--host", "localhost", "--host", "127.0.0.1", "--force", "--out-dir"])
+        .args([
+            "tls",
+            "self-signed",
+            "--host",
+            "localhost",
+            "--host",
+            "127.0.0.1",
+            "--force",
+            "--out-dir",
+        ])
         .arg(dir)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     use std::os::unix::fs::PermissionsExt;
@@ -41,28 +54,50 @@ async fn https_with_a_self_signed_certificate_serves_hsts_and_redirects_plain_ht
     let s = TestServer::start_with(Db::Sqlite, |c| {
         c.tls.cert = Some(cert.clone());
         c.tls.key = Some(key.clone());
-        c.server.redirect_listen = Some(format!("127.0.0.1:{redirect_port}").parse().expect("addr"));
+        c.server.redirect_listen =
+            Some(format!("127.0.0.1:{redirect_port}").parse().expect("addr"));
     })
     .await;
     let port = s.addr.port();
     let client = client_trusting(&pem);
-    let resp = client.get(format!("https://localhost:{port}/healthz")).send().await.expect("TLS request");
+    let resp = client
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .expect("TLS request");
     assert_eq!(resp.status(), StatusCode::OK);
-    let hsts = resp.headers().get("strict-transport-security").and_then(|v| v.to_str().ok()).expect("HSTS");
+    let hsts = resp
+        .headers()
+        .get("strict-transport-security")
+        .and_then(|v| v.to_str().ok())
+        .expect("HSTS");
     assert!(hsts.contains("max-age="), "{hsts}");
 
-    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let redirected = plain
         .get(format!("http://localhost:{redirect_port}/api/v1/docs?x=1"))
         .send()
         .await
         .expect("plain request");
     assert_eq!(redirected.status(), StatusCode::PERMANENT_REDIRECT);
-    assert_eq!(redirected.headers()["location"], format!("https://localhost:{port}/api/v1/docs?x=1").as_str());
+    assert_eq!(
+        redirected.headers()["location"],
+        format!("https://localhost:{port}/api/v1/docs?x=1").as_str()
+    );
 
     // A client that does not trust our certificate is refused.
-    let stranger = reqwest::Client::builder().tls_certs_only([]).build().expect("client");
-    assert!(stranger.get(format!("https://localhost:{port}/healthz")).send().await.is_err());
+    let stranger = reqwest::Client::builder()
+        .tls_certs_only([])
+        .build()
+        .expect("client");
+    assert!(stranger
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .is_err());
     s.stop().await;
 }
 
@@ -85,7 +120,10 @@ async fn a_replaced_certificate_is_picked_up_without_a_restart() {
         if client_trusting(&new_pem).get(&url).send().await.is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "the new certificate was not served within 15 s");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not served within 15 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     s.stop().await;
