@@ -81,12 +81,14 @@ pub async fn drop_pg_database(admin_url: &str, url: &str) {
 
 /// Settings for a test server: development profile, port 0, everything under `dir`.
 pub fn test_settings(dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.profile = Profile::Development;
-    s.data_dir = dir.to_path_buf();
+    let mut s = Settings {
+        profile: Profile::Development,
+        data_dir: dir.to_path_buf(),
+        secret_key: Some(Secret::new("test-secret-key-0123456789-abcdefghijklmnop")),
+        ..Settings::default()
+    };
     s.server.listen = "127.0.0.1:0".parse().expect("addr");
     s.server.shutdown_grace_secs = 5;
-    s.secret_key = Some(Secret::new("test-secret-key-0123456789-abcdefghijklmnop"));
     s
 }
 
