@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 
 def images(img_dir, synthetic=True):
     out = []
@@ -32,6 +34,7 @@ def images(img_dir, synthetic=True):
 def session(path):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
+    so.log_severity_level = 3
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
@@ -143,7 +146,66 @@ def check_mask(src, models, img_dir):
     return report("mask_classifier", float(np.abs(ref - got).max()), 1e-5, f"({len(x)} inputs)")
 
 
-CHECKS = {"res10": check_res10, "mask": check_mask}
+# ---------------------------------------------------------------- BlazeFace
+def letterbox(im_rgb, size):
+    """Pad to a square at the bottom/right, resize; returns tensor [-1,1] and the side."""
+    h, w = im_rgb.shape[:2]
+    side = max(h, w)
+    sq = np.zeros((side, side, 3), np.uint8)
+    sq[:h, :w] = im_rgb
+    x = cv2.resize(sq, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5 - 1.0
+    return x[None], side
+
+
+def iou(a, b):
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def check_blazeface(src, models, img_dir):
+    """Reference: the package's own ONNX (untouched) + NumPy port of its HLSL decoder.
+    Sanity: on each portrait the best BlazeFace box must overlap res10's face (IoU > 0.5)."""
+    import blazeface_to_onnx as bf
+
+    ok = True
+    anc = bf.anchors()
+    res10 = {(n, b): s for n, s, b, _ in face_crops(models, img_dir, 0.9)}
+    for variant, size, orig in (("front_128", 128, "face_detection_front_128x128_barracuda.onnx"),
+                                ("back_256", 256, "face_detection_back_256x256_barracuda.onnx")):
+        ref_s = session(os.path.join(src, "package/ONNX", orig))
+        new_s = session(os.path.join(models, f"blazeface_{variant}.onnx"))
+        worst, worst_iou = 0.0, 1.0
+        for name, im in images(img_dir):
+            x, side = letterbox(im[:, :, ::-1], size)
+            s1, s2, r1, r2 = ref_s.run(["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"],
+                                       {"input:0": x})
+            raw = np.concatenate([s1, s2], 1)[0, :, 0]
+            reg = np.concatenate([r1, r2], 1)[0] / size
+            ref_scores = 1.0 / (1.0 + np.exp(-np.clip(raw, -80, 80)))
+            ctr, wh = anc + reg[:, 0:2], reg[:, 2:4]
+            ref_boxes = np.concatenate([ctr - wh / 2, ctr + wh / 2], 1)
+            ref_kp = anc[:, None, :] + reg[:, 4:].reshape(-1, 6, 2)
+            boxes, scores, kps = new_s.run(["boxes", "scores", "keypoints"], {"input": x})
+            d = max(np.abs(boxes[0] - ref_boxes).max(), np.abs(scores[0] - ref_scores).max(),
+                    np.abs(kps[0] - ref_kp).max())
+            worst = max(worst, d)
+            keep = nms(boxes[0], scores[0], 0.5, 0.3, 400, 100)
+            faces = [b for (n, b) in res10 if n == name]
+            if name.startswith("portrait_") and len(faces) == 1 and "aligned" not in name:
+                best = boxes[0][keep[0]] * side if keep else np.zeros(4)
+                j = iou(best, faces[0])
+                worst_iou = min(worst_iou, j)
+                print(f"  blazeface_{variant} {name}: {len(keep)} faces > 0.5, IoU with res10 {j:.2f}")
+            else:
+                print(f"  blazeface_{variant} {name}: {len(keep)} faces > 0.5 (res10 > 0.9: {len(faces)})")
+        ok &= report(f"blazeface_{variant}", worst, 1e-5, f"(min portrait IoU vs res10 {worst_iou:.2f})")
+        ok &= worst_iou > 0.5
+    return ok
+
+
+CHECKS = {"res10": check_res10, "mask": check_mask, "blazeface": check_blazeface}
 
 if __name__ == "__main__":
     name, src, models, img_dir = sys.argv[1:5]

