@@ -1,0 +1,3 @@
+pub mod analyze;
+pub mod bench;
+pub mod eval;
