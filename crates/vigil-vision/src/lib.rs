@@ -24,3 +24,4 @@ pub use result::{
     Analysis, BBox, Detection, Face, ImageSize, Liveness, MaskLabel, MaskResult, Timings,
 };
 pub use tensor::Tensor;
+pub mod bench;

@@ -330,6 +330,11 @@ impl Engine {
     }
 }
 
+/// ONNX Runtime allows one environment per process (its library is process-global
+/// too), so engines share it; each engine still sets its own per-session thread count.
+/// The first successful library path wins for the life of the process.
+static ORT_ENV: Mutex<Option<ort::environment::Environment>> = Mutex::new(None);
+
 fn init_ort(path: &Path) -> Result<ort::environment::Environment, ModelError> {
     let unavailable = |reason: String| ModelError::RuntimeUnavailable {
         path: path.to_owned(),
@@ -340,12 +345,18 @@ fn init_ort(path: &Path) -> Result<ort::environment::Environment, ModelError> {
     if !path.exists() {
         return Err(unavailable("file not found".to_owned()));
     }
-    ort::init_from(path)
+    let mut shared = ORT_ENV.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(env) = shared.as_ref() {
+        return Ok(env.clone());
+    }
+    let env = ort::init_from(path)
         .map_err(|e| unavailable(e.to_string()))?
         .with_name("vigil")
         .with_telemetry(false)
         .build()
-        .map_err(|e| unavailable(e.to_string()))
+        .map_err(|e| unavailable(e.to_string()))?;
+    *shared = Some(env.clone());
+    Ok(env)
 }
 
 /// A model run by ONNX Runtime. `Session::run` needs `&mut`, so runs on one model are

@@ -13,12 +13,11 @@ use image::RgbImage;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::classify::{Embedder, FaceCrop, InputSpec, LivenessModel, MaskClassifier};
+use crate::classify::{Embedder, InputSpec, LivenessModel, MaskClassifier};
 use crate::decode::{decode, DecodeLimits};
 use crate::detect::{DetectOptions, Detector, DetectorKind};
 use crate::error::VisionError;
 use crate::model::{Engine, EngineConfig, Model, ModelError};
-use crate::preprocess::{Layout, Normalize};
 use crate::result::{Analysis, Face, ImageSize, Timings};
 
 /// Model file names inside the models directory.
@@ -43,8 +42,8 @@ impl Default for ModelFiles {
             // The full-range model: cameras and group photos (models/MODELS.md).
             blazeface: "blazeface_back_256.onnx".to_owned(),
             mask: "mask_classifier.onnx".to_owned(),
-            embedding: "face_embedding.onnx".to_owned(),
-            liveness: "liveness.onnx".to_owned(),
+            embedding: "mobilefacenet.onnx".to_owned(),
+            liveness: "antispoof.onnx".to_owned(),
         }
     }
 }
@@ -64,9 +63,7 @@ pub struct PipelineConfig {
     pub embedding_spec: InputSpec,
     /// Pre-processing of the liveness model.
     pub liveness_spec: InputSpec,
-    /// Output index meaning "live" in the liveness model.
-    pub liveness_live_index: usize,
-    /// Liveness probability at or above which a face is `live`.
+    /// Spoof score below which a face is `live` (FaceAntiSpoofing default 0.2).
     pub liveness_threshold: f32,
 }
 
@@ -78,18 +75,8 @@ impl Default for PipelineConfig {
             engine: EngineConfig::default(),
             decode_limits: DecodeLimits::default(),
             embedding_spec: Embedder::DEFAULT_SPEC,
-            liveness_spec: InputSpec {
-                size: (80, 80),
-                norm: Normalize {
-                    layout: Layout::Nchw,
-                    bgr: true,
-                    mean: [0.0; 3],
-                    scale: [1.0; 3],
-                },
-                crop: FaceCrop::Box(2.7),
-            },
-            liveness_live_index: 1,
-            liveness_threshold: 0.5,
+            liveness_spec: LivenessModel::DEFAULT_SPEC,
+            liveness_threshold: 0.2,
         }
     }
 }
@@ -194,7 +181,6 @@ impl Pipeline {
                     &config.liveness_spec.expected_shape(),
                 )?,
                 config.liveness_spec,
-                config.liveness_live_index,
                 config.liveness_threshold,
             )
         })?;
