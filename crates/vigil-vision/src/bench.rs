@@ -63,9 +63,16 @@ pub struct BenchReport {
 impl BenchReport {
     /// A fixed-width text table.
     pub fn to_table(&self) -> String {
-        let mut out = format!("{:<22} {:<12} {:>7} {:>11} {:>9} {:>5}\n", "what", "engine", "threads", "median_ms", "min_ms", "runs");
+        let mut out = format!(
+            "{:<22} {:<12} {:>7} {:>11} {:>9} {:>5}\n",
+            "what", "engine", "threads", "median_ms", "min_ms", "runs"
+        );
         for r in &self.rows {
-            let _ = writeln!(out, "{:<22} {:<12} {:>7} {:>11.2} {:>9.2} {:>5}", r.what, r.engine, r.threads, r.median_ms, r.min_ms, r.runs);
+            let _ = writeln!(
+                out,
+                "{:<22} {:<12} {:>7} {:>11.2} {:>9.2} {:>5}",
+                r.what, r.engine, r.threads, r.median_ms, r.min_ms, r.runs
+            );
         }
         for (engine, reason) in &self.skipped {
             let _ = writeln!(out, "skipped {engine}: {reason}");
@@ -74,7 +81,10 @@ impl BenchReport {
     }
 }
 
-fn time_runs(runs: usize, mut f: impl FnMut() -> Result<(), VisionError>) -> Result<(f64, f64), VisionError> {
+fn time_runs(
+    runs: usize,
+    mut f: impl FnMut() -> Result<(), VisionError>,
+) -> Result<(f64, f64), VisionError> {
     f()?; // warm-up
     let mut times = Vec::with_capacity(runs.max(1));
     for _ in 0..runs.max(1) {
@@ -88,34 +98,57 @@ fn time_runs(runs: usize, mut f: impl FnMut() -> Result<(), VisionError>) -> Res
 
 /// Runs the benchmark.
 pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
-    let bytes = std::fs::read(&config.image).map_err(|source| ModelError::Io { path: config.image.clone(), source })?;
+    let bytes = std::fs::read(&config.image).map_err(|source| ModelError::Io {
+        path: config.image.clone(),
+        source,
+    })?;
     let img = decode(&bytes, &DecodeLimits::default())?;
     let mut report = BenchReport::default();
-    let row = |what: &str, engine: &str, threads: usize, (median_ms, min_ms): (f64, f64)| BenchRow {
-        what: what.to_owned(),
-        engine: engine.to_owned(),
-        threads,
-        median_ms,
-        min_ms,
-        runs: config.runs,
-    };
+    let row =
+        |what: &str, engine: &str, threads: usize, (median_ms, min_ms): (f64, f64)| BenchRow {
+            what: what.to_owned(),
+            engine: engine.to_owned(),
+            threads,
+            median_ms,
+            min_ms,
+            runs: config.runs,
+        };
 
-    let full = BBox { x: 0.0, y: 0.0, width: img.width() as f32, height: img.height() as f32 };
-    report.rows.push(row("resize:fast_image_resize", "-", 1, time_runs(config.runs, || {
-        std::hint::black_box(crop_resize(&img, full, 300, 300));
-        Ok(())
-    })?));
-    report.rows.push(row("resize:image", "-", 1, time_runs(config.runs, || {
-        std::hint::black_box(crop_resize_with_image_crate(&img, full, 300, 300));
-        Ok(())
-    })?));
+    let full = BBox {
+        x: 0.0,
+        y: 0.0,
+        width: img.width() as f32,
+        height: img.height() as f32,
+    };
+    report.rows.push(row(
+        "resize:fast_image_resize",
+        "-",
+        1,
+        time_runs(config.runs, || {
+            std::hint::black_box(crop_resize(&img, full, 300, 300));
+            Ok(())
+        })?,
+    ));
+    report.rows.push(row(
+        "resize:image",
+        "-",
+        1,
+        time_runs(config.runs, || {
+            std::hint::black_box(crop_resize_with_image_crate(&img, full, 300, 300));
+            Ok(())
+        })?,
+    ));
 
     for &kind in &config.engines {
         for &threads in &config.threads {
             let pipeline_config = PipelineConfig {
                 models_dir: config.models_dir.clone(),
                 files: ModelFiles::default(),
-                engine: EngineConfig { kind, ort_dylib_path: config.ort_dylib_path.clone(), threads },
+                engine: EngineConfig {
+                    kind,
+                    ort_dylib_path: config.ort_dylib_path.clone(),
+                    threads,
+                },
                 ..PipelineConfig::default()
             };
             let pipeline = match Pipeline::load(&pipeline_config) {
@@ -127,14 +160,30 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
                 Err(e) => return Err(e.into()),
             };
             let engine = pipeline.engine_name();
-            bench_models(&pipeline, &img, config.runs, threads, &mut report.rows, &row)?;
+            bench_models(
+                &pipeline,
+                &img,
+                config.runs,
+                threads,
+                &mut report.rows,
+                &row,
+            )?;
             for detector in [DetectorKind::Res10, DetectorKind::BlazeFace] {
                 if pipeline.detector(detector).is_err() {
                     continue;
                 }
-                let opts = AnalyzeOptions { detector, ..AnalyzeOptions::default() };
-                let timing = time_runs(config.runs, || pipeline.analyze(&bytes, &opts).map(|_| ()))?;
-                report.rows.push(row(&format!("pipeline:{}", detector.as_str()), engine, threads, timing));
+                let opts = AnalyzeOptions {
+                    detector,
+                    ..AnalyzeOptions::default()
+                };
+                let timing =
+                    time_runs(config.runs, || pipeline.analyze(&bytes, &opts).map(|_| ()))?;
+                report.rows.push(row(
+                    &format!("pipeline:{}", detector.as_str()),
+                    engine,
+                    threads,
+                    timing,
+                ));
             }
         }
     }
@@ -150,26 +199,42 @@ fn bench_models(
     row: &dyn Fn(&str, &str, usize, (f64, f64)) -> BenchRow,
 ) -> Result<(), VisionError> {
     let engine = pipeline.engine_name();
-    let single = DetectOptions { tiling: false, ..DetectOptions::default() };
+    let single = DetectOptions {
+        tiling: false,
+        ..DetectOptions::default()
+    };
     let detectors: Vec<&Detector> = [DetectorKind::Res10, DetectorKind::BlazeFace]
         .into_iter()
         .filter_map(|k| pipeline.detector(k).ok())
         .collect();
     for d in detectors {
         // One model run on the whole image (no tiles), pre/post-processing included.
-        let timing = time_runs(runs, || d.detect(img, &single).map(|_| ()).map_err(Into::into))?;
+        let timing = time_runs(runs, || {
+            d.detect(img, &single).map(|_| ()).map_err(Into::into)
+        })?;
         rows.push(row(d.model().name(), engine, threads, timing));
     }
-    let faces = pipeline.detector(DetectorKind::Res10)?.detect(img, &DetectOptions::default())?;
+    let faces = pipeline
+        .detector(DetectorKind::Res10)?
+        .detect(img, &DetectOptions::default())?;
     let one = faces.first().cloned().into_iter().collect::<Vec<_>>();
     if let Some(m) = pipeline.mask_classifier() {
         if !one.is_empty() {
-            let timing = time_runs(runs, || m.classify(img, &one).map(|_| ()).map_err(Into::into))?;
+            let timing = time_runs(runs, || {
+                m.classify(img, &one).map(|_| ()).map_err(Into::into)
+            })?;
             rows.push(row("mask (1 face)", engine, threads, timing));
         }
         if faces.len() > 1 {
-            let timing = time_runs(runs, || m.classify(img, &faces).map(|_| ()).map_err(Into::into))?;
-            rows.push(row(&format!("mask ({} faces)", faces.len()), engine, threads, timing));
+            let timing = time_runs(runs, || {
+                m.classify(img, &faces).map(|_| ()).map_err(Into::into)
+            })?;
+            rows.push(row(
+                &format!("mask ({} faces)", faces.len()),
+                engine,
+                threads,
+                timing,
+            ));
         }
     }
     if let (Some(e), false) = (pipeline.embedder(), one.is_empty()) {

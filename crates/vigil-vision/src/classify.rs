@@ -97,7 +97,10 @@ pub fn run_faces(
         shape.shrink_to_fit();
         let outputs = model.run(Tensor { shape, data })?;
         if outputs.is_empty() {
-            return Err(ModelError::Output { name: model.name().to_owned(), reason: "no output".to_owned() });
+            return Err(ModelError::Output {
+                name: model.name().to_owned(),
+                reason: "no output".to_owned(),
+            });
         }
         let mut per_face = vec![Vec::with_capacity(outputs.len()); chunk.len()];
         for out in &outputs {
@@ -105,7 +108,11 @@ pub fn run_faces(
             if k == 0 || out.data.len() != k * chunk.len() {
                 return Err(ModelError::Output {
                     name: model.name().to_owned(),
-                    reason: format!("output shape {:?} does not fit batch {}", out.shape, chunk.len()),
+                    reason: format!(
+                        "output shape {:?} does not fit batch {}",
+                        out.shape,
+                        chunk.len()
+                    ),
                 });
             }
             for (face, row) in per_face.iter_mut().zip(out.data.chunks(k)) {
@@ -125,7 +132,13 @@ pub fn square_box(b: &BBox, img_w: u32, img_h: u32) -> BBox {
     let (w, h) = (img_w as f32, img_h as f32);
     let x = (cx - side / 2.0).min(w - side).max(0.0);
     let y = (cy - side / 2.0).min(h - side).max(0.0);
-    BBox { x, y, width: side, height: side }.clamp_to(img_w, img_h)
+    BBox {
+        x,
+        y,
+        width: side,
+        height: side,
+    }
+    .clamp_to(img_w, img_h)
 }
 
 fn scaled_box(b: &BBox, scale: f32) -> BBox {
@@ -293,14 +306,23 @@ impl LivenessModel {
     /// Pre-processing of `antispoof.onnx`.
     pub const DEFAULT_SPEC: InputSpec = InputSpec {
         size: (256, 256),
-        norm: Normalize { layout: Layout::Nhwc, bgr: false, mean: [0.0; 3], scale: [1.0 / 255.0; 3] },
+        norm: Normalize {
+            layout: Layout::Nhwc,
+            bgr: false,
+            mean: [0.0; 3],
+            scale: [1.0 / 255.0; 3],
+        },
         crop: FaceCrop::Square,
     };
 
     /// Wraps a loaded model. `threshold` is the spoof score below which a face is live.
     pub fn new(model: Arc<dyn Model>, spec: InputSpec, threshold: f32) -> Result<Self, ModelError> {
         crate::model::check_input_shape(model.name(), &spec.expected_shape(), model.input_shape())?;
-        Ok(Self { model, spec, threshold })
+        Ok(Self {
+            model,
+            spec,
+            threshold,
+        })
     }
 
     /// The underlying model.
@@ -315,7 +337,10 @@ impl LivenessModel {
             .map(|outs| match outs.as_slice() {
                 [pred, mask, ..] if pred.len() == mask.len() => {
                     let spoof: f32 = pred.iter().zip(mask).map(|(p, m)| p.abs() * m).sum();
-                    Ok(Liveness { score: (1.0 - spoof).clamp(0.0, 1.0), live: spoof < self.threshold })
+                    Ok(Liveness {
+                        score: (1.0 - spoof).clamp(0.0, 1.0),
+                        live: spoof < self.threshold,
+                    })
                 }
                 _ => Err(ModelError::Output {
                     name: self.model.name().to_owned(),

@@ -25,3 +25,4 @@ pub use result::{
 };
 pub use tensor::Tensor;
 pub mod bench;
+pub mod eval;

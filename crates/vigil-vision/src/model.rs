@@ -345,7 +345,9 @@ fn init_ort(path: &Path) -> Result<ort::environment::Environment, ModelError> {
     if !path.exists() {
         return Err(unavailable("file not found".to_owned()));
     }
-    let mut shared = ORT_ENV.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut shared = ORT_ENV
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(env) = shared.as_ref() {
         return Ok(env.clone());
     }
