@@ -165,6 +165,7 @@ pub fn probabilities(row: &[f32]) -> Vec<f32> {
 }
 
 /// Mask / no-mask classifier (MobileNetV2, 224×224).
+#[derive(Debug)]
 pub struct MaskClassifier {
     model: Arc<dyn Model>,
     spec: InputSpec,
@@ -238,6 +239,7 @@ impl MaskClassifier {
 }
 
 /// Face embedding model (input: aligned face chip).
+#[derive(Debug)]
 pub struct Embedder {
     model: Arc<dyn Model>,
     spec: InputSpec,
@@ -296,6 +298,7 @@ pub fn l2_normalize(v: &[f32]) -> Vec<f32> {
 /// leaf_node_mask[i]` and a face is live when it is below the threshold (default 0.2).
 /// We report `score = 1 − spoof score` (clamped to [0, 1]) so that higher means "more
 /// live", and `live = spoof score < threshold`. Unvalidated on live camera frames.
+#[derive(Debug)]
 pub struct LivenessModel {
     model: Arc<dyn Model>,
     spec: InputSpec,

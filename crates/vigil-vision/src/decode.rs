@@ -51,7 +51,7 @@ pub enum DecodeError {
     /// Declared dimensions or memory need exceed the limits.
     #[error("the image is too large: {width}×{height} pixels exceeds the limit ({limit})")]
     TooLarge {
-        /// Declared width in pixels (0 if unknown).
+        /// Declared width in pixels (0 when the decoder refused before reporting it).
         width: u32,
         /// Declared height in pixels (0 if unknown).
         height: u32,
@@ -74,6 +74,9 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeErr
     let format = sniff_format(bytes)?;
     let mut reader = ImageReader::new(Cursor::new(bytes));
     reader.set_format(format);
+    // Some decoders (PNG) read past the header before returning, so the dimension limits
+    // are also given to the decoder: it then refuses while parsing the header (the error
+    // cannot name the size then: width and height are reported as 0).
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_dimension);
     image_limits.max_image_height = Some(limits.max_dimension);

@@ -86,6 +86,7 @@ impl Default for DetectOptions {
 }
 
 /// A detector model plus the pre/post-processing that belongs to it.
+#[derive(Debug)]
 pub struct Detector {
     kind: DetectorKind,
     model: Arc<dyn Model>,

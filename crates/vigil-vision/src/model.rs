@@ -198,6 +198,16 @@ pub trait Model: Send + Sync {
     fn run(&self, input: Tensor) -> Result<Vec<Tensor>, ModelError>;
 }
 
+impl fmt::Debug for dyn Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name())
+            .field("engine", &self.engine_name())
+            .field("input_shape", &self.input_shape())
+            .finish()
+    }
+}
+
 /// A model that returns canned outputs, for unit tests of pre/post-processing.
 pub struct FakeModel {
     name: String,

@@ -110,6 +110,7 @@ pub struct ModelInfo {
 }
 
 /// Loaded models plus the settings to run them.
+#[derive(Debug)]
 pub struct Pipeline {
     engine: Engine,
     decode_limits: DecodeLimits,
