@@ -190,13 +190,16 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
     Ok(report)
 }
 
+/// Builds a [`BenchRow`] from (what, engine, threads, (median, min)).
+type RowFn<'a> = dyn Fn(&str, &str, usize, (f64, f64)) -> BenchRow + 'a;
+
 fn bench_models(
     pipeline: &Pipeline,
     img: &RgbImage,
     runs: usize,
     threads: usize,
     rows: &mut Vec<BenchRow>,
-    row: &dyn Fn(&str, &str, usize, (f64, f64)) -> BenchRow,
+    row: &RowFn<'_>,
 ) -> Result<(), VisionError> {
     let engine = pipeline.engine_name();
     let single = DetectOptions {

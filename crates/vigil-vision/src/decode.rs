@@ -236,6 +236,41 @@ mod tests {
         );
     }
 
+    /// A JPEG with an EXIF APP1 segment carrying `orientation`.
+    fn jpeg_with_orientation(w: u32, h: u32, orientation: u8) -> Vec<u8> {
+        let jpeg = jpeg_bytes(w, h);
+        let mut tiff = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        tiff.extend_from_slice(&[
+            0x01,
+            0x12,
+            0x00,
+            0x03,
+            0x00,
+            0x00,
+            0x00,
+            0x01,
+            0x00,
+            orientation,
+            0x00,
+            0x00,
+        ]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        let mut out = vec![0xff, 0xd8, 0xff, 0xe1];
+        out.extend_from_slice(&((tiff.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&tiff);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        let limits = DecodeLimits::default();
+        let upright = decode(&jpeg_with_orientation(40, 20, 1), &limits).map(|i| i.dimensions());
+        assert_eq!(upright.ok(), Some((40, 20)));
+        let rotated = decode(&jpeg_with_orientation(40, 20, 6), &limits).map(|i| i.dimensions());
+        assert_eq!(rotated.ok(), Some((20, 40)));
+    }
+
     #[test]
     fn non_image_bytes_are_not_an_image() {
         let err = decode(

@@ -248,7 +248,8 @@ impl Detector {
                 let mut dets = Vec::new();
                 for p in 0..priors {
                     let score = scores.data[b * priors + p];
-                    if !(score >= threshold) {
+                    // NaN scores are skipped too.
+                    if score.is_nan() || score < threshold {
                         continue;
                     }
                     let o = (b * priors + p) * 4;
@@ -332,7 +333,7 @@ impl Detector {
         let mut dets = Vec::new();
         for i in 0..anchors {
             let score = scores.data[i];
-            if !(score >= threshold) {
+            if score.is_nan() || score < threshold {
                 continue;
             }
             let b = &boxes.data[i * 4..i * 4 + 4];

@@ -1,11 +1,55 @@
-//! Vigil's vision engine: decode → detect → landmarks → align → mask → embed → liveness.
-//! No HTTP and no SQL live here; the server and CLI call these functions.
+//! Vigil's vision engine. No HTTP and no SQL live here: the server and the `vigil` CLI
+//! call these functions and map [`VisionError`] to their own responses.
+//!
+//! # Data flow
+//!
+//! ```text
+//! bytes ──decode──▶ RgbImage (upright, original pixels)
+//!        │  sniffed JPEG/PNG/WebP, EXIF orientation applied, size/pixel/memory limits
+//!        ▼
+//!      detect ──▶ Vec<Detection>  (box in original pixels, score, 0/5/6 keypoints)
+//!        │  res10 (default) or BlazeFace; whole image + overlapping tiles, threshold 0.75,
+//!        │  NMS in Rust
+//!        ├──▶ mask      all face crops of the image in one batch → MaskResult
+//!        ├──▶ embed     5-point aligned 112×112 chips, one batch → unit-length Vec<f32>
+//!        └──▶ liveness  square crops → Liveness
+//!                 ▼
+//!              Analysis (serde: the API's JSON) + per-stage timings in ms
+//! ```
+//!
+//! Every stage is a public function or type usable alone ([`decode::decode`],
+//! [`Detector::detect`], [`align::align_face`], [`MaskClassifier::classify`],
+//! [`Embedder::embed`], [`LivenessModel::score`], [`annotate::annotate`]);
+//! [`Pipeline`] loads the models once and chains them.
+//!
+//! # Models and engines
+//!
+//! Pipeline stages only see the [`Model`] trait (one `f32` tensor in, outputs out).
+//! [`Engine`] loads `.onnx` files with ONNX Runtime (library loaded at run time from
+//! `ORT_DYLIB_PATH` or `runtime/libonnxruntime.so`) or with rten (pure Rust); `auto`
+//! picks ONNX Runtime when its library loads. Input shapes are checked at load.
+//! [`FakeModel`] drives unit tests of pre/post-processing.
+//!
+//! # Threading
+//!
+//! Everything here is synchronous and CPU-bound; [`Pipeline`] is `Send + Sync` and is
+//! shared behind an `Arc`. From async code run calls through [`InferencePool`]: a fixed
+//! number of jobs on `spawn_blocking`, a bounded wait queue, and an immediate
+//! [`VisionError::Overloaded`] when full. Each model run uses `EngineConfig::threads`
+//! threads (ONNX Runtime intra-op threads / an rten thread pool owned by the engine);
+//! on a 2-core box use 2 pool workers × 1 thread for throughput, or 1 × 2 for latency.
+//! ONNX Runtime sessions need exclusive access per run, so concurrent runs of the same
+//! model serialise on a mutex; rten models run concurrently.
+#![warn(missing_docs)]
+
 pub mod align;
 pub mod annotate;
+pub mod bench;
 pub mod classify;
 pub mod decode;
 pub mod detect;
 pub mod error;
+pub mod eval;
 pub mod model;
 pub mod pipeline;
 pub mod pool;
@@ -24,5 +68,3 @@ pub use result::{
     Analysis, BBox, Detection, Face, ImageSize, Liveness, MaskLabel, MaskResult, Timings,
 };
 pub use tensor::Tensor;
-pub mod bench;
-pub mod eval;

@@ -208,11 +208,14 @@ impl fmt::Debug for dyn Model {
     }
 }
 
+/// How a [`FakeModel`] turns an input into outputs.
+pub type Responder = dyn Fn(&Tensor) -> Vec<Tensor> + Send + Sync;
+
 /// A model that returns canned outputs, for unit tests of pre/post-processing.
 pub struct FakeModel {
     name: String,
     input_shape: Vec<Dim>,
-    respond: Box<dyn Fn(&Tensor) -> Vec<Tensor> + Send + Sync>,
+    respond: Box<Responder>,
 }
 
 impl FakeModel {
@@ -390,14 +393,16 @@ impl OrtModel {
             name: name.to_owned(),
             reason,
         };
+        // Each builder step returns the builder inside its error; only the message matters.
         let session = ort::session::Session::builder(env)
             .map_err(|e| load_err(e.to_string()))?
             .with_intra_threads(threads)
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_intra_op_spinning(false))
-            .and_then(|b| {
-                b.with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
-            })
+            .map_err(|e| load_err(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_intra_op_spinning(false)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
             .map_err(|e| load_err(e.to_string()))?
             .commit_from_memory(bytes)
             .map_err(|e| load_err(e.to_string()))?;
