@@ -9,8 +9,8 @@
 # second run verifies the existing file and downloads nothing.
 #
 # ONNX Runtime 1.31.1 = C API version 31 (ORT_API_VERSION). The ort crate
-# 2.0.0-rc.15 targets ONNX Runtime 1.31; with its `api-17` feature it asks only for
-# API 17, which every runtime >= 1.17 serves.
+# 2.0.0-rc.15 (what vigil-vision pins) targets ONNX Runtime 1.31, so this is its own
+# version; its `api-N` features set the minimum API level it asks the library for.
 set -euo pipefail
 
 VERSION=1.31.1
