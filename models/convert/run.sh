@@ -130,7 +130,10 @@ if want antispoof; then
   check antispoof "$WORK/expo" "$MODELS" "$IMAGES"
 fi
 
-#@STAGES@
+# Golden outputs for the Rust side's tests (needs every model; skipped on partial runs).
+if [ ${#WANT[@]} -eq ${#ALL[@]} ] && [ "$fail" -eq 0 ]; then
+  "$PY" "$HERE/golden.py" "$MODELS" "$ROOT/testdata"
+fi
 
 (cd "$MODELS" && sha256sum -- *.onnx > SHA256SUMS)
 cat "$MODELS/SHA256SUMS"
