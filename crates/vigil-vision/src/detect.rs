@@ -13,6 +13,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use crate::model::{check_input_shape, Model, ModelError};
+use crate::mtcnn::Mtcnn;
 use crate::preprocess::{crop_resize, push_tensor, Layout, Normalize};
 use crate::result::{BBox, Detection};
 use crate::tensor::Tensor;
@@ -68,6 +69,8 @@ pub struct DetectOptions {
     pub tiling: bool,
     /// Fraction of a tile shared with its neighbour (default 0.25).
     pub tile_overlap: f32,
+    /// Smallest face MTCNN looks for, in pixels (default 20; its pyramid starts there).
+    pub min_face_size: f32,
     /// Upper bound on tiles per image over all pyramid levels (default 24); the finest
     /// levels are skipped first when it would be exceeded.
     pub max_tiles: usize,
@@ -81,6 +84,7 @@ impl Default for DetectOptions {
             tiling: true,
             tile_overlap: 0.25,
             max_tiles: 24,
+            min_face_size: 20.0,
         }
     }
 }
@@ -90,6 +94,8 @@ impl Default for DetectOptions {
 pub struct Detector {
     kind: DetectorKind,
     model: Arc<dyn Model>,
+    /// The R-Net/O-Net stages when `kind` is MTCNN.
+    mtcnn: Option<Mtcnn>,
     /// Model input side in pixels.
     side: u32,
 }
@@ -123,14 +129,29 @@ impl Detector {
             DetectorKind::Mtcnn => {
                 return Err(ModelError::Load {
                     name: model.name().to_owned(),
-                    reason: "MTCNN is not supported by this build".to_owned(),
+                    reason: "MTCNN needs three networks: use Detector::mtcnn".to_owned(),
                 })
             }
         };
-        Ok(Self { kind, model, side })
+        Ok(Self {
+            kind,
+            model,
+            mtcnn: None,
+            side,
+        })
     }
 
-    /// Input shape a model must declare for `kind` (`None` = any).
+    /// An MTCNN detector (its own image pyramid replaces tiling).
+    pub fn mtcnn(mtcnn: Mtcnn) -> Self {
+        Self {
+            kind: DetectorKind::Mtcnn,
+            model: Arc::clone(mtcnn.pnet()),
+            mtcnn: Some(mtcnn),
+            side: 12,
+        }
+    }
+
+    /// Input shape a model must declare for `kind` (`None` = any; for MTCNN, P-Net's).
     pub fn expected_input(kind: DetectorKind) -> Vec<Option<usize>> {
         match kind {
             DetectorKind::Res10 => vec![None, Some(3), Some(300), Some(300)],
@@ -155,6 +176,12 @@ impl Detector {
         img: &RgbImage,
         opts: &DetectOptions,
     ) -> Result<Vec<Detection>, ModelError> {
+        if let Some(m) = &self.mtcnn {
+            return Ok(nms(
+                m.detect(img, opts.min_face_size, opts.threshold)?,
+                opts.nms_iou,
+            ));
+        }
         let (w, h) = img.dimensions();
         let full = BBox {
             x: 0.0,
@@ -198,8 +225,44 @@ impl Detector {
                 .iter()
                 .map(|r| self.blazeface(img, *r, threshold))
                 .collect(),
-            DetectorKind::Mtcnn => Ok(vec![Vec::new(); regions.len()]),
+            DetectorKind::Mtcnn => regions
+                .iter()
+                .map(|r| self.mtcnn_region(img, *r, threshold))
+                .collect(),
         }
+    }
+
+    fn mtcnn_region(
+        &self,
+        img: &RgbImage,
+        region: BBox,
+        threshold: f32,
+    ) -> Result<Vec<Detection>, ModelError> {
+        let Some(m) = &self.mtcnn else {
+            return Ok(Vec::new());
+        };
+        let r = region.clamp_to(img.width(), img.height());
+        let crop = image::imageops::crop_imm(
+            img,
+            r.x as u32,
+            r.y as u32,
+            r.width.max(1.0) as u32,
+            r.height.max(1.0) as u32,
+        )
+        .to_image();
+        let min_face = DetectOptions::default().min_face_size;
+        Ok(m.detect(&crop, min_face, threshold)?
+            .into_iter()
+            .map(|mut d| {
+                d.bbox.x += r.x;
+                d.bbox.y += r.y;
+                for p in &mut d.landmarks {
+                    p[0] += r.x;
+                    p[1] += r.y;
+                }
+                d
+            })
+            .collect())
     }
 
     fn res10(

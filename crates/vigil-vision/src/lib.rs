@@ -51,6 +51,7 @@ pub mod detect;
 pub mod error;
 pub mod eval;
 pub mod model;
+pub mod mtcnn;
 pub mod pipeline;
 pub mod pool;
 pub mod preprocess;

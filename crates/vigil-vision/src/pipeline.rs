@@ -18,6 +18,7 @@ use crate::decode::{decode, DecodeLimits};
 use crate::detect::{DetectOptions, Detector, DetectorKind};
 use crate::error::VisionError;
 use crate::model::{Engine, EngineConfig, Model, ModelError};
+use crate::mtcnn::Mtcnn;
 use crate::result::{Analysis, Face, ImageSize, Timings};
 
 /// Model file names inside the models directory.
@@ -27,6 +28,8 @@ pub struct ModelFiles {
     pub res10: String,
     /// BlazeFace used for `--detector blazeface` (optional).
     pub blazeface: String,
+    /// MTCNN P-Net, R-Net, O-Net (optional, all three needed).
+    pub mtcnn: [String; 3],
     /// Mask classifier (optional; without it `mask` is `null`).
     pub mask: String,
     /// Face embedding model (optional).
@@ -41,6 +44,11 @@ impl Default for ModelFiles {
             res10: "res10_ssd_face.onnx".to_owned(),
             // The full-range model: cameras and group photos (models/MODELS.md).
             blazeface: "blazeface_back_256.onnx".to_owned(),
+            mtcnn: [
+                "mtcnn_pnet.onnx".to_owned(),
+                "mtcnn_rnet.onnx".to_owned(),
+                "mtcnn_onet.onnx".to_owned(),
+            ],
             mask: "mask_classifier.onnx".to_owned(),
             embedding: "mobilefacenet.onnx".to_owned(),
             liveness: "antispoof.onnx".to_owned(),
@@ -116,6 +124,7 @@ pub struct Pipeline {
     decode_limits: DecodeLimits,
     res10: Detector,
     blazeface: Option<Detector>,
+    mtcnn: Option<Detector>,
     mask: Option<MaskClassifier>,
     embedder: Option<Embedder>,
     liveness: Option<LivenessModel>,
@@ -151,6 +160,17 @@ impl Pipeline {
                 )?,
             )
         })?;
+        let mtcnn_paths = files.mtcnn.clone().map(|f| dir.join(f));
+        let mtcnn = if mtcnn_paths.iter().all(|p| p.exists()) {
+            let [p, r, o] = Mtcnn::expected_inputs();
+            let [pp, rp, op] = &mtcnn_paths;
+            let pnet = load_model(&engine, &mut models, "mtcnn_pnet", pp, &p)?;
+            let rnet = load_model(&engine, &mut models, "mtcnn_rnet", rp, &r)?;
+            let onet = load_model(&engine, &mut models, "mtcnn_onet", op, &o)?;
+            Some(Detector::mtcnn(Mtcnn::new(pnet, rnet, onet)?))
+        } else {
+            None
+        };
         let mask = optional(&dir.join(&files.mask), |p| {
             MaskClassifier::new(load_model(
                 &engine,
@@ -190,6 +210,7 @@ impl Pipeline {
             decode_limits: config.decode_limits,
             res10,
             blazeface,
+            mtcnn,
             mask,
             embedder,
             liveness,
@@ -219,7 +240,7 @@ impl Pipeline {
             ..DetectOptions::default()
         };
         self.res10.detect(&img, &opts)?;
-        if let Some(d) = &self.blazeface {
+        for d in self.blazeface.iter().chain(&self.mtcnn) {
             d.detect(&img, &opts)?;
         }
         if let Some(m) = &self.mask {
@@ -257,7 +278,10 @@ impl Pipeline {
                 .blazeface
                 .as_ref()
                 .ok_or(VisionError::ModelNotLoaded("blazeface")),
-            DetectorKind::Mtcnn => Err(VisionError::ModelNotLoaded("mtcnn")),
+            DetectorKind::Mtcnn => self
+                .mtcnn
+                .as_ref()
+                .ok_or(VisionError::ModelNotLoaded("mtcnn")),
         }
     }
 
