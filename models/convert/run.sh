@@ -49,7 +49,7 @@ fetch_npm() { # name version file sha256
 }
 unpack() { # archive dir
   [ -d "$WORK/$2" ] && return 0
-  mkdir -p "$WORK/$2.tmp"
+  rm -rf "$WORK/$2.tmp" && mkdir -p "$WORK/$2.tmp"
   case "$1" in
     *.whl) (cd "$WORK/$2.tmp" && "$PY" -m zipfile -e "$WORK/$1" .) ;;
     *) tar xzf "$WORK/$1" -C "$WORK/$2.tmp" ;;
