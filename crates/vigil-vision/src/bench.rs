@@ -168,7 +168,11 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
                 &mut report.rows,
                 &row,
             )?;
-            for detector in [DetectorKind::Res10, DetectorKind::BlazeFace] {
+            for detector in [
+                DetectorKind::Res10,
+                DetectorKind::BlazeFace,
+                DetectorKind::Mtcnn,
+            ] {
                 if pipeline.detector(detector).is_err() {
                     continue;
                 }
@@ -206,16 +210,26 @@ fn bench_models(
         tiling: false,
         ..DetectOptions::default()
     };
-    let detectors: Vec<&Detector> = [DetectorKind::Res10, DetectorKind::BlazeFace]
-        .into_iter()
-        .filter_map(|k| pipeline.detector(k).ok())
-        .collect();
+    let detectors: Vec<&Detector> = [
+        DetectorKind::Res10,
+        DetectorKind::BlazeFace,
+        DetectorKind::Mtcnn,
+    ]
+    .into_iter()
+    .filter_map(|k| pipeline.detector(k).ok())
+    .collect();
     for d in detectors {
-        // One model run on the whole image (no tiles), pre/post-processing included.
+        // The whole image without tiles (one model run; MTCNN: its whole cascade),
+        // pre/post-processing included.
         let timing = time_runs(runs, || {
             d.detect(img, &single).map(|_| ()).map_err(Into::into)
         })?;
-        rows.push(row(d.model().name(), engine, threads, timing));
+        rows.push(row(
+            &format!("detect:{}", d.kind().as_str()),
+            engine,
+            threads,
+            timing,
+        ));
     }
     let faces = pipeline
         .detector(DetectorKind::Res10)?

@@ -319,6 +319,26 @@ impl Pipeline {
         Ok(analysis)
     }
 
+    /// Like [`analyze`](Self::analyze), and also returns the image with boxes and labels
+    /// drawn on it as a JPEG (for `Accept: image/jpeg`), decoding only once.
+    pub fn analyze_annotated(
+        &self,
+        bytes: &[u8],
+        opts: &AnalyzeOptions,
+    ) -> Result<(Analysis, Vec<u8>), VisionError> {
+        let start = Instant::now();
+        self.check_requested(opts)?;
+        let mut img = decode(bytes, &self.decode_limits)?;
+        let decode_ms = ms(start);
+        let mut analysis = self.analyze_image(&img, opts)?;
+        crate::annotate::annotate(&mut img, &analysis.faces);
+        let jpeg = crate::annotate::encode_jpeg(&img)
+            .map_err(|e| VisionError::Internal(format!("JPEG encoding failed: {e}")))?;
+        analysis.timings_ms.decode = decode_ms;
+        analysis.timings_ms.total = ms(start);
+        Ok((analysis, jpeg))
+    }
+
     fn check_requested(&self, opts: &AnalyzeOptions) -> Result<(), VisionError> {
         self.detector(opts.detector)?;
         if opts.embedding && self.embedder.is_none() {

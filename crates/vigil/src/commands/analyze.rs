@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use vigil_vision::{
-    annotate, decode, AnalyzeOptions, DetectOptions, DetectorKind, EngineConfig, EngineKind,
-    Pipeline, PipelineConfig,
+    AnalyzeOptions, DetectOptions, DetectorKind, EngineConfig, EngineKind, Pipeline, PipelineConfig,
 };
 
 /// Analyse image files: faces, masks and, on request, embeddings and liveness.
@@ -80,9 +79,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     for file in &args.files {
         let bytes =
             std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
-        let analysis = pipeline
-            .analyze(&bytes, &opts)
-            .with_context(|| format!("while analysing {}", file.display()))?;
+        let (analysis, jpeg) = if args.annotate.is_some() {
+            let (a, j) = pipeline
+                .analyze_annotated(&bytes, &opts)
+                .with_context(|| format!("while analysing {}", file.display()))?;
+            (a, Some(j))
+        } else {
+            let a = pipeline
+                .analyze(&bytes, &opts)
+                .with_context(|| format!("while analysing {}", file.display()))?;
+            (a, None)
+        };
         if args.json {
             println!("{}", serde_json::to_string(&analysis)?);
         } else {
@@ -111,10 +118,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        if let Some(out) = &args.annotate {
-            let mut img = decode::decode(&bytes, pipeline.decode_limits())?;
-            annotate::annotate(&mut img, &analysis.faces);
-            let jpeg = annotate::encode_jpeg(&img).context("while encoding the annotated image")?;
+        if let (Some(out), Some(jpeg)) = (&args.annotate, jpeg) {
             std::fs::write(out, jpeg)
                 .with_context(|| format!("while writing {}", out.display()))?;
         }
