@@ -335,14 +335,18 @@ impl LivenessModel {
 
     /// One liveness estimate per face.
     pub fn score(&self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Liveness>, ModelError> {
-        run_faces(self.model.as_ref(), &self.spec, img, faces)?
-            .into_iter()
-            .map(|outs| match outs.as_slice() {
+        let rows = run_faces(self.model.as_ref(), &self.spec, img, faces)?;
+        rows.into_iter()
+            .zip(faces)
+            .map(|(outs, face)| match outs.as_slice() {
                 [pred, mask, ..] if pred.len() == mask.len() => {
                     let spoof: f32 = pred.iter().zip(mask).map(|(p, m)| p.abs() * m).sum();
+                    // The reference implementation refuses to judge blurry crops; we
+                    // report them as not live (the score stays the model's).
+                    let sharp = !is_blurry(img, &face.bbox);
                     Ok(Liveness {
                         score: (1.0 - spoof).clamp(0.0, 1.0),
-                        live: spoof < self.threshold,
+                        live: spoof < self.threshold && sharp,
                     })
                 }
                 _ => Err(ModelError::Output {
@@ -352,6 +356,28 @@ impl LivenessModel {
             })
             .collect()
     }
+}
+
+/// FaceAntiSpoofing's blur gate: on the 256×256 grey square crop, fewer than 50 pixels
+/// with a 3×3 Laplacian response above 50 means "too blurry to judge".
+pub fn is_blurry(img: &RgbImage, bbox: &BBox) -> bool {
+    const SIDE: u32 = 256;
+    let crop = crop_resize(img, square_box(bbox, img.width(), img.height()), SIDE, SIDE);
+    let grey: Vec<f32> = crop
+        .pixels()
+        .map(|p| 0.299 * f32::from(p.0[0]) + 0.587 * f32::from(p.0[1]) + 0.114 * f32::from(p.0[2]))
+        .collect();
+    let at = |x: u32, y: u32| grey[(y * SIDE + x) as usize];
+    let mut sharp_pixels = 0;
+    for y in 1..SIDE - 1 {
+        for x in 1..SIDE - 1 {
+            let lap = at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1) - 4.0 * at(x, y);
+            if lap.abs() > 50.0 {
+                sharp_pixels += 1;
+            }
+        }
+    }
+    sharp_pixels < 50
 }
 
 #[cfg(test)]
@@ -434,6 +460,28 @@ mod tests {
         let out = embedder.embed(&img, &[det]).unwrap_or_default();
         let norm: f32 = out[0].iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn flat_crops_are_blurry_and_textured_ones_are_not() {
+        let b = BBox {
+            x: 0.0,
+            y: 0.0,
+            width: 64.0,
+            height: 64.0,
+        };
+        assert!(is_blurry(
+            &RgbImage::from_pixel(64, 64, image::Rgb([90, 90, 90])),
+            &b
+        ));
+        let checker = RgbImage::from_fn(64, 64, |x, y| {
+            if (x / 2 + y / 2) % 2 == 0 {
+                image::Rgb([0; 3])
+            } else {
+                image::Rgb([255; 3])
+            }
+        });
+        assert!(!is_blurry(&checker, &b));
     }
 
     #[test]

@@ -309,6 +309,12 @@ impl Pipeline {
     /// without the model loaded is an error ([`VisionError::ModelNotLoaded`]), checked
     /// before any work is done.
     pub fn analyze(&self, bytes: &[u8], opts: &AnalyzeOptions) -> Result<Analysis, VisionError> {
+        let _span = tracing::debug_span!(
+            "analyze",
+            detector = opts.detector.as_str(),
+            bytes = bytes.len()
+        )
+        .entered();
         let start = Instant::now();
         self.check_requested(opts)?;
         let img = decode(bytes, &self.decode_limits)?;
@@ -389,7 +395,7 @@ impl Pipeline {
             _ => (vec![None; detections.len()], None),
         };
 
-        let faces = detections
+        let faces: Vec<Face> = detections
             .into_iter()
             .zip(masks)
             .zip(embeddings)
@@ -403,6 +409,15 @@ impl Pipeline {
                 embedding,
             })
             .collect();
+        tracing::debug!(
+            faces = faces.len(),
+            detect_ms,
+            mask_ms,
+            ?embed_ms,
+            ?liveness_ms,
+            engine = self.engine_name(),
+            "analysed image"
+        );
         Ok(Analysis {
             image: ImageSize {
                 width: img.width(),
