@@ -263,6 +263,44 @@ mod tests {
     }
 
     #[test]
+    fn decodes_webp() {
+        let img = RgbImage::from_pixel(12, 8, image::Rgb([1, 2, 3]));
+        let mut out = Cursor::new(Vec::new());
+        let encoded = img
+            .write_to(&mut out, ImageFormat::WebP)
+            .map(|_| out.into_inner());
+        let decoded = encoded
+            .ok()
+            .map(|b| decode(&b, &DecodeLimits::default()).map(|i| i.dimensions()));
+        assert!(matches!(decoded, Some(Ok((12, 8)))), "{decoded:?}");
+    }
+
+    #[test]
+    fn corrupted_bytes_never_panic() {
+        let limits = DecodeLimits::default();
+        let mut webp = Cursor::new(Vec::new());
+        let _ = RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 0]))
+            .write_to(&mut webp, ImageFormat::WebP);
+        for original in [png_bytes(32, 32), jpeg_bytes(32, 32), webp.into_inner()] {
+            // Deterministic pseudo-random corruption: overwrite bytes, and cut the tail.
+            let mut state = 0x2545_f491_u32;
+            for round in 0..300 {
+                let mut bytes = original.clone();
+                for _ in 0..(1 + round % 8) {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    let i = state as usize % bytes.len();
+                    bytes[i] = (state >> 8) as u8;
+                }
+                let cut = bytes.len() - (state as usize % (bytes.len() / 2));
+                let _ = decode(&bytes, &limits);
+                let _ = decode(&bytes[..cut], &limits);
+            }
+        }
+    }
+
+    #[test]
     fn exif_orientation_is_applied() {
         let limits = DecodeLimits::default();
         let upright = decode(&jpeg_with_orientation(40, 20, 1), &limits).map(|i| i.dimensions());
