@@ -148,6 +148,7 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
                     kind,
                     ort_dylib_path: config.ort_dylib_path.clone(),
                     threads,
+                    concurrent_runs: 1,
                 },
                 ..PipelineConfig::default()
             };

@@ -38,8 +38,9 @@
 //! [`VisionError::Overloaded`] when full. Each model run uses `EngineConfig::threads`
 //! threads (ONNX Runtime intra-op threads / an rten thread pool owned by the engine);
 //! on a 2-core box use 2 pool workers × 1 thread for throughput, or 1 × 2 for latency.
-//! ONNX Runtime sessions need exclusive access per run, so concurrent runs of the same
-//! model serialise on a mutex; rten models run concurrently.
+//! An ONNX Runtime session needs exclusive access per run, so each model keeps
+//! `EngineConfig::concurrent_runs` sessions (default 2) and a run takes a free one;
+//! rten models run concurrently on the engine's shared thread pool.
 #![warn(missing_docs)]
 
 pub mod align;

@@ -76,14 +76,20 @@ pub struct EngineConfig {
     /// which all concurrent runs share (so set it to the core count, not 1, when
     /// several requests run at once).
     pub threads: usize,
+    /// ONNX Runtime only: sessions per model, i.e. how many runs of the same model may
+    /// proceed at once (set it to the inference pool's worker count). Each costs the
+    /// model's memory once more. rten models run concurrently without copies.
+    pub concurrent_runs: usize,
 }
 
 impl Default for EngineConfig {
+    /// `auto`, 1 thread per run, 2 concurrent runs (the 2-core reference box).
     fn default() -> Self {
         Self {
             kind: EngineKind::Auto,
             ort_dylib_path: None,
             threads: 1,
+            concurrent_runs: 2,
         }
     }
 }
@@ -255,6 +261,7 @@ impl Model for FakeModel {
 pub struct Engine {
     backend: Backend,
     threads: usize,
+    concurrent_runs: usize,
     fallback_reason: Option<String>,
 }
 
@@ -278,34 +285,29 @@ impl Engine {
     /// library is not an error: the engine falls back to rten and
     /// [`fallback_reason`](Self::fallback_reason) says why.
     pub fn new(config: &EngineConfig) -> Result<Self, ModelError> {
-        let threads = config.threads.max(1);
-        match config.kind {
-            EngineKind::Rten => Ok(Self::rten(threads, None)),
-            EngineKind::OnnxRuntime => Ok(Self {
-                backend: Backend::Ort(init_ort(&config.resolved_ort_path())?),
-                threads,
-                fallback_reason: None,
-            }),
+        let (backend, fallback_reason) = match config.kind {
+            EngineKind::Rten => (Self::rten_pool(config), None),
+            EngineKind::OnnxRuntime => (Backend::Ort(init_ort(&config.resolved_ort_path())?), None),
             EngineKind::Auto => match init_ort(&config.resolved_ort_path()) {
-                Ok(env) => Ok(Self {
-                    backend: Backend::Ort(env),
-                    threads,
-                    fallback_reason: None,
-                }),
+                Ok(env) => (Backend::Ort(env), None),
                 Err(err) => {
                     tracing::info!(reason = %err, "ONNX Runtime unavailable, using rten");
-                    Ok(Self::rten(threads, Some(err.to_string())))
+                    (Self::rten_pool(config), Some(err.to_string()))
                 }
             },
-        }
+        };
+        Ok(Self {
+            backend,
+            threads: config.threads.max(1),
+            concurrent_runs: config.concurrent_runs.max(1),
+            fallback_reason,
+        })
     }
 
-    fn rten(threads: usize, fallback_reason: Option<String>) -> Self {
-        Self {
-            backend: Backend::Rten(Arc::new(rten::ThreadPool::with_num_threads(threads))),
-            threads,
-            fallback_reason,
-        }
+    fn rten_pool(config: &EngineConfig) -> Backend {
+        Backend::Rten(Arc::new(rten::ThreadPool::with_num_threads(
+            config.threads.max(1),
+        )))
     }
 
     /// `onnxruntime` or `rten`: the backend actually in use (for `/readyz`, `/metrics`).
@@ -338,7 +340,13 @@ impl Engine {
             source,
         })?;
         let model: Arc<dyn Model> = match &self.backend {
-            Backend::Ort(env) => Arc::new(OrtModel::load(env, name, &bytes, self.threads)?),
+            Backend::Ort(env) => Arc::new(OrtModel::load(
+                env,
+                name,
+                &bytes,
+                self.threads,
+                self.concurrent_runs,
+            )?),
             Backend::Rten(pool) => Arc::new(RtenModel::load(name, bytes, Arc::clone(pool))?),
         };
         check_input_shape(name, expected_input, model.input_shape())?;
@@ -377,11 +385,13 @@ fn init_ort(path: &Path) -> Result<ort::environment::Environment, ModelError> {
     Ok(env)
 }
 
-/// A model run by ONNX Runtime. `Session::run` needs `&mut`, so runs on one model are
-/// serialised by a mutex; different models run in parallel.
+/// A model run by ONNX Runtime. `Session::run` needs `&mut`, so each session sits
+/// behind a mutex; `EngineConfig::concurrent_runs` sessions let that many runs of the
+/// same model proceed at once (a run takes the first free one).
 struct OrtModel {
     name: String,
-    session: Mutex<ort::session::Session>,
+    sessions: Vec<Mutex<ort::session::Session>>,
+    next: std::sync::atomic::AtomicUsize,
     input_shape: Vec<Dim>,
 }
 
@@ -391,13 +401,52 @@ impl OrtModel {
         name: &str,
         bytes: &[u8],
         threads: usize,
+        copies: usize,
     ) -> Result<Self, ModelError> {
         let load_err = |reason: String| ModelError::Load {
             name: name.to_owned(),
             reason,
         };
+        let mut sessions = Vec::with_capacity(copies.max(1));
+        for _ in 0..copies.max(1) {
+            sessions.push(Mutex::new(Self::session(env, name, bytes, threads)?));
+        }
+        let input_shape = {
+            let first = sessions[0]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let input = first
+                .inputs()
+                .first()
+                .ok_or_else(|| load_err("model has no input".to_owned()))?;
+            input
+                .dtype()
+                .tensor_shape()
+                .ok_or_else(|| load_err("model input is not a tensor".to_owned()))?
+                .iter()
+                .map(|&d| usize::try_from(d).ok())
+                .collect()
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            sessions,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            input_shape,
+        })
+    }
+
+    fn session(
+        env: &ort::environment::Environment,
+        name: &str,
+        bytes: &[u8],
+        threads: usize,
+    ) -> Result<ort::session::Session, ModelError> {
+        let load_err = |reason: String| ModelError::Load {
+            name: name.to_owned(),
+            reason,
+        };
         // Each builder step returns the builder inside its error; only the message matters.
-        let session = ort::session::Session::builder(env)
+        ort::session::Session::builder(env)
             .map_err(|e| load_err(e.to_string()))?
             .with_intra_threads(threads)
             .map_err(|e| load_err(e.to_string()))?
@@ -408,23 +457,21 @@ impl OrtModel {
             .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
             .map_err(|e| load_err(e.to_string()))?
             .commit_from_memory(bytes)
-            .map_err(|e| load_err(e.to_string()))?;
-        let input = session
-            .inputs()
-            .first()
-            .ok_or_else(|| load_err("model has no input".to_owned()))?;
-        let input_shape = input
-            .dtype()
-            .tensor_shape()
-            .ok_or_else(|| load_err("model input is not a tensor".to_owned()))?
-            .iter()
-            .map(|&d| usize::try_from(d).ok())
-            .collect();
-        Ok(Self {
-            name: name.to_owned(),
-            session: Mutex::new(session),
-            input_shape,
-        })
+            .map_err(|e| load_err(e.to_string()))
+    }
+
+    /// The first free session, else (all busy) the next one in turn, locked.
+    fn acquire(&self) -> std::sync::MutexGuard<'_, ort::session::Session> {
+        for session in &self.sessions {
+            if let Ok(guard) = session.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.sessions.len();
+        // A poisoned lock only means another run panicked; the session itself is intact.
+        self.sessions[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -446,11 +493,7 @@ impl Model for OrtModel {
         let shape: Vec<i64> = input.shape.iter().map(|&d| d as i64).collect();
         let value =
             ort::value::Tensor::from_array((shape, input.data)).map_err(|e| fail(e.to_string()))?;
-        // A poisoned lock only means another run panicked; the session itself is intact.
-        let mut session = self
-            .session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut session = self.acquire();
         let outputs = session
             .run(ort::inputs![value])
             .map_err(|e| fail(e.to_string()))?;
@@ -608,7 +651,7 @@ mod tests {
         let engine = Engine::new(&EngineConfig {
             kind: EngineKind::Auto,
             ort_dylib_path: Some(PathBuf::from("/nonexistent/libonnxruntime.so")),
-            threads: 1,
+            ..EngineConfig::default()
         });
         let engine = engine.map_err(|e| e.to_string());
         assert_eq!(engine.as_ref().map(|e| e.engine_name()), Ok("rten"));
@@ -624,7 +667,7 @@ mod tests {
         let engine = Engine::new(&EngineConfig {
             kind: EngineKind::OnnxRuntime,
             ort_dylib_path: Some(PathBuf::from("/nonexistent/libonnxruntime.so")),
-            threads: 1,
+            ..EngineConfig::default()
         });
         assert!(matches!(engine, Err(ModelError::RuntimeUnavailable { .. })));
     }

@@ -30,7 +30,7 @@ fn config(kind: EngineKind) -> PipelineConfig {
         engine: EngineConfig {
             kind,
             ort_dylib_path: Some(ort_path()),
-            threads: 1,
+            ..EngineConfig::default()
         },
         ..PipelineConfig::default()
     }
@@ -631,4 +631,30 @@ fn auto_engine_uses_onnxruntime_when_it_loads_and_rten_otherwise() {
     missing.engine.ort_dylib_path = Some(PathBuf::from("/nonexistent/libonnxruntime.so"));
     let fallback = Pipeline::load(&missing).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(fallback.engine_name(), "rten");
+}
+
+#[test]
+fn concurrent_analyses_on_one_pipeline_agree_with_a_single_one() {
+    let mut pipelines = vec![rten()];
+    pipelines.extend(onnxruntime());
+    for p in &pipelines {
+        let opts = AnalyzeOptions::default();
+        let expected = analyze(p, "group_insightface_t1.jpg", &opts).faces.len();
+        let bytes = image_bytes("group_insightface_t1.jpg");
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| p.analyze(&bytes, &opts).map(|a| a.faces.len())))
+                .collect();
+            for h in handles {
+                let got = h
+                    .join()
+                    .unwrap_or_else(|_| panic!("analysis thread panicked"));
+                assert!(
+                    matches!(got, Ok(n) if n == expected),
+                    "{} engine: {got:?}",
+                    p.engine_name()
+                );
+            }
+        });
+    }
 }
