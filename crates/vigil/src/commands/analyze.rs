@@ -58,6 +58,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         engine: EngineConfig {
             kind: args.engine,
             threads: args.threads,
+            // One file at a time: one session per model is enough.
+            concurrent_runs: 1,
             ..EngineConfig::default()
         },
         ..PipelineConfig::default()
@@ -112,8 +114,19 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
                     || "-".to_owned(),
                     |m| format!("{} {:.2}", m.label.as_str(), m.score),
                 );
+                let live = face.liveness.map_or_else(String::new, |l| {
+                    format!(
+                        "  liveness {:.2} ({})",
+                        l.score,
+                        if l.live { "live" } else { "not live" }
+                    )
+                });
+                let emb = face
+                    .embedding
+                    .as_ref()
+                    .map_or_else(String::new, |e| format!("  embedding[{}]", e.len()));
                 println!(
-                    "  box {:.0},{:.0} {:.0}x{:.0}  score {:.3}  {mask}",
+                    "  box {:.0},{:.0} {:.0}x{:.0}  score {:.3}  {mask}{live}{emb}",
                     b.x, b.y, b.width, b.height, face.score
                 );
             }

@@ -60,6 +60,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         models_dir: args.models_dir.clone(),
         engine: EngineConfig {
             kind: args.engine,
+            concurrent_runs: 1,
             ..EngineConfig::default()
         },
         ..PipelineConfig::default()
