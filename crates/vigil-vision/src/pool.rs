@@ -79,35 +79,51 @@ impl InferencePool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _admitted = Arc::clone(&self.admission)
+        let admitted = Arc::clone(&self.admission)
             .try_acquire_owned()
             .map_err(|_| VisionError::Overloaded {
                 retry_after: self.retry_after,
             })?;
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let worker = Arc::clone(&self.workers).acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        // The semaphore is never closed, so this only fails if that changes.
-        let _worker = worker.map_err(|e| VisionError::Internal(e.to_string()))?;
-        self.running.fetch_add(1, Ordering::Relaxed);
-        let _running = Decrement(Arc::clone(&self.running));
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(job))
-            .instrument(tracing::Span::current())
+        // Guards, not paired calls: a caller that gives up (request dropped) while
+        // waiting must not leave the gauge or the permits behind.
+        let waiting = Gauge::enter(&self.waiting);
+        let worker = Arc::clone(&self.workers)
+            .acquire_owned()
             .await
-            .map_err(|e| {
-                VisionError::Internal(if e.is_panic() {
-                    "job panicked".to_owned()
-                } else {
-                    e.to_string()
-                })
+            // The semaphore is never closed, so this only fails if that changes.
+            .map_err(|e| VisionError::Internal(e.to_string()))?;
+        drop(waiting);
+        let running = Gauge::enter(&self.running);
+        let span = tracing::Span::current();
+        // The permits move into the job: they are released when the work ends, even if
+        // the caller stopped waiting for it, so at most `workers` jobs ever run.
+        tokio::task::spawn_blocking(move || {
+            let _held = (admitted, worker, running);
+            span.in_scope(job)
+        })
+        .instrument(tracing::Span::current())
+        .await
+        .map_err(|e| {
+            VisionError::Internal(if e.is_panic() {
+                "job panicked".to_owned()
+            } else {
+                e.to_string()
             })
+        })
     }
 }
 
-struct Decrement(Arc<AtomicUsize>);
+/// Increments a gauge now, decrements it when dropped.
+struct Gauge(Arc<AtomicUsize>);
 
-impl Drop for Decrement {
+impl Gauge {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(counter))
+    }
+}
+
+impl Drop for Gauge {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -153,6 +169,36 @@ mod tests {
             assert!(matches!(job.await, Ok(Ok(()))));
         }
         assert!(pool.run(|| 7).await.is_ok_and(|v| v == 7));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_gives_up_while_queued_frees_its_place() {
+        let pool = InferencePool::new(PoolConfig {
+            workers: 1,
+            queue: 1,
+            retry_after: Duration::from_secs(1),
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(move || {
+                    let _ = rx.recv_timeout(Duration::from_secs(5));
+                })
+                .await
+            })
+        };
+        while pool.running() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Queued behind the busy job, then abandoned after 50 ms.
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), pool.run(|| ())).await;
+        assert!(gave_up.is_err());
+        assert_eq!(pool.queue_depth(), 0);
+        let _ = tx.send(());
+        assert!(matches!(busy.await, Ok(Ok(()))));
+        assert!(pool.run(|| 1).await.is_ok());
+        assert_eq!((pool.running(), pool.queue_depth()), (0, 0));
     }
 
     #[tokio::test]
