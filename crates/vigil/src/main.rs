@@ -16,11 +16,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Analyse image files.
+    /// Analyse image files: faces, masks, embeddings, liveness. Safe while the server runs.
     Analyze(commands::analyze::AnalyzeArgs),
-    /// Evaluate detection or mask accuracy on labelled test images.
+    /// Evaluate detection or mask accuracy on labelled test images. Safe while the server runs.
     Eval(commands::eval::EvalArgs),
-    /// Measure model latency per engine and thread count.
+    /// Measure model latency per engine and thread count. Safe while the server runs (numbers skewed if busy).
     Bench(commands::bench::BenchArgs),
 }
 
