@@ -1,4 +1,5 @@
-//! Integration tests with the real bundled models on the real test images.
+//! Integration tests with the real bundled models on the real test images (one test
+//! binary; `golden` compares against the Python reference pipeline).
 //!
 //! Tests that need ONNX Runtime skip (with a message) when `libonnxruntime.so` is not
 //! found (`ORT_DYLIB_PATH`, else `runtime/libonnxruntime.so` at the workspace root; fetch
@@ -14,6 +15,8 @@ use vigil_vision::{
     AnalyzeOptions, DecodeError, DetectOptions, DetectorKind, EngineConfig, EngineKind,
     InferencePool, MaskLabel, ModelError, Pipeline, PipelineConfig, PoolConfig, VisionError,
 };
+
+mod golden;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
