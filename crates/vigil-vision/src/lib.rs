@@ -8,17 +8,17 @@
 //!        │  sniffed JPEG/PNG/WebP, EXIF orientation applied, size/pixel/memory limits
 //!        ▼
 //!      detect ──▶ Vec<Detection>  (box in original pixels, score, 0/5/6 keypoints)
-//!        │  res10 (default) or BlazeFace; whole image + overlapping tiles, threshold 0.75,
-//!        │  NMS in Rust
+//!        │  res10 (default), BlazeFace or MTCNN; whole image + zoomed-out image +
+//!        │  overlapping tiles (MTCNN: its own pyramid), threshold 0.75, NMS in Rust
 //!        ├──▶ mask      all face crops of the image in one batch → MaskResult
 //!        ├──▶ embed     5-point aligned 112×112 chips, one batch → unit-length Vec<f32>
-//!        └──▶ liveness  square crops → Liveness
+//!        └──▶ liveness  square crops (one run each: the model has batch 1) → Liveness
 //!                 ▼
 //!              Analysis (serde: the API's JSON) + per-stage timings in ms
 //! ```
 //!
 //! Every stage is a public function or type usable alone ([`decode::decode`],
-//! [`Detector::detect`], [`align::align_face`], [`MaskClassifier::classify`],
+//! [`Detector::detect`], [`detect::nms`], [`align::align_face`], [`MaskClassifier::classify`],
 //! [`Embedder::embed`], [`LivenessModel::score`], [`annotate::annotate`]);
 //! [`Pipeline`] loads the models once and chains them.
 //!
@@ -28,7 +28,16 @@
 //! [`Engine`] loads `.onnx` files with ONNX Runtime (library loaded at run time from
 //! `ORT_DYLIB_PATH` or `runtime/libonnxruntime.so`) or with rten (pure Rust); `auto`
 //! picks ONNX Runtime when its library loads. Input shapes are checked at load.
-//! [`FakeModel`] drives unit tests of pre/post-processing.
+//! [`FakeModel`] drives unit tests of pre/post-processing. Tensor layouts, channel
+//! orders and normalisations per model are stated on [`Detector::new`],
+//! [`MaskClassifier::SPEC`], [`Embedder::DEFAULT_SPEC`] and [`LivenessModel`]
+//! (source: `models/MODELS.md`).
+//!
+//! # Evaluation and benchmark
+//!
+//! [`eval::eval_detect`] / [`eval::eval_mask`] score against `testdata/labels.json`;
+//! [`bench::bench`] times each model per engine and thread count (`vigil eval`,
+//! `vigil bench`).
 //!
 //! # Threading
 //!
