@@ -148,7 +148,7 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
                     kind,
                     ort_dylib_path: config.ort_dylib_path.clone(),
                     threads,
-                    concurrent_runs: 1,
+                    concurrent_runs: 2,
                 },
                 ..PipelineConfig::default()
             };
@@ -190,9 +190,46 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
                     timing,
                 ));
             }
+            // Throughput: two callers at once (the InferencePool's 2 workers on the
+            // reference box), wall time per image.
+            let opts = AnalyzeOptions::default();
+            let per_image = throughput(&pipeline, &bytes, &opts, 2, config.runs)?;
+            report.rows.push(BenchRow {
+                what: "2 concurrent:res10".to_owned(),
+                engine: engine.to_owned(),
+                threads,
+                median_ms: per_image,
+                min_ms: per_image,
+                runs: config.runs * 2,
+            });
         }
     }
     Ok(report)
+}
+
+/// Wall time per image (ms) when `callers` threads each analyse the image `runs` times.
+fn throughput(
+    pipeline: &Pipeline,
+    bytes: &[u8],
+    opts: &AnalyzeOptions,
+    callers: usize,
+    runs: usize,
+) -> Result<f64, VisionError> {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..callers)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..runs.max(1)).try_for_each(|_| pipeline.analyze(bytes, opts).map(|_| ()))
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .map_err(|_| VisionError::Internal("benchmark thread panicked".to_owned()))?
+        })
+    })?;
+    Ok(start.elapsed().as_secs_f64() * 1000.0 / (callers * runs.max(1)) as f64)
 }
 
 /// Builds a [`BenchRow`] from (what, engine, threads, (median, min)).
