@@ -67,6 +67,12 @@ pub enum Command {
     /// TLS helpers.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Analyse image files: faces, masks, embeddings, liveness. Safe while the server runs.
+    Analyze(crate::commands::analyze::AnalyzeArgs),
+    /// Evaluate detection or mask accuracy on labelled test images. Safe while the server runs.
+    Eval(crate::commands::eval::EvalArgs),
+    /// Measure model latency per engine and thread count. Safe while the server runs (numbers skewed if busy).
+    Bench(crate::commands::bench::BenchArgs),
 }
 
 /// `vigil serve` options.

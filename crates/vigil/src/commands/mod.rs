@@ -1,8 +1,11 @@
 //! Subcommand implementations; each returns `anyhow::Result` with context that tells the
 //! operator what was being done.
 
+pub mod analyze;
 mod backup;
+pub mod bench;
 mod config;
+pub mod eval;
 mod serve;
 mod tls;
 
@@ -44,6 +47,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _guard = telemetry::init(&settings)?;
             backup::restore(&settings, &args).await
         }
+        Command::Analyze(args) => vision_command(&overrides, move || analyze::run(args)).await,
+        Command::Eval(args) => vision_command(&overrides, move || eval::run(args)).await,
+        Command::Bench(args) => vision_command(&overrides, move || bench::run(args)).await,
         Command::Tls(TlsCommand::SelfSigned(args)) => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
             tls::self_signed(&settings, &args)
@@ -54,4 +60,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Loads and validates the settings.
 fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
     vigil_config::load(overrides).context("cannot start with this configuration")
+}
+
+/// Runs a CPU-bound vision command off the async workers, with logging configured.
+async fn vision_command(
+    overrides: &Overrides,
+    job: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = vigil_config::load::load_unvalidated(overrides)?;
+    let _guard = telemetry::init(&settings)?;
+    tokio::task::spawn_blocking(job)
+        .await
+        .context("the command's worker thread failed")?
 }
