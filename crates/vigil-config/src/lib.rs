@@ -101,6 +101,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Request size limits.
     pub limits: LimitSettings,
+    /// Vision engine (face models) settings.
+    pub vision: VisionSettings,
 }
 
 impl Default for Settings {
@@ -117,6 +119,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             log: LogSettings::default(),
             limits: LimitSettings::default(),
+            vision: VisionSettings::default(),
         }
     }
 }
@@ -330,6 +333,56 @@ impl Default for LimitSettings {
             media_upload_bytes: 512 * 1024 * 1024,
             image_max_dimension: 12_000,
             image_max_pixels: 50_000_000,
+        }
+    }
+}
+
+/// Which inference engine runs the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VisionEngine {
+    /// ONNX Runtime when its library loads, otherwise rten.
+    #[default]
+    Auto,
+    /// ONNX Runtime only (fails to start without its library).
+    Onnxruntime,
+    /// rten, pure Rust, on any CPU.
+    Rten,
+}
+
+/// Vision engine settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionSettings {
+    /// Load the face models at start-up (off: the analysis API answers 503).
+    pub enabled: bool,
+    /// Folder holding the `.onnx` models (see `models/MODELS.md`).
+    pub models_dir: PathBuf,
+    /// `auto`, `onnxruntime` or `rten`.
+    pub engine: VisionEngine,
+    /// Path of `libonnxruntime.so`; default `ORT_DYLIB_PATH`, else `runtime/libonnxruntime.so`.
+    pub onnxruntime_path: Option<PathBuf>,
+    /// Threads per model run.
+    pub threads: usize,
+    /// Inference jobs run at once (default: number of CPU cores).
+    pub workers: Option<usize>,
+    /// Jobs allowed to wait for a worker before requests get 503 + Retry-After.
+    pub queue: usize,
+    /// Default face detection threshold in [0, 1].
+    pub det_threshold: f32,
+}
+
+impl Default for VisionSettings {
+    fn default() -> Self {
+        VisionSettings {
+            enabled: true,
+            models_dir: PathBuf::from("models"),
+            engine: VisionEngine::Auto,
+            onnxruntime_path: None,
+            threads: 1,
+            workers: None,
+            queue: 16,
+            det_threshold: 0.75,
         }
     }
 }

@@ -180,6 +180,20 @@ impl Settings {
                 "body limits must be greater than zero".to_string(),
             );
         }
+        if !(0.0..=1.0).contains(&self.vision.det_threshold) {
+            fail(
+                "vision.det_threshold",
+                "VIGIL_VISION__DET_THRESHOLD",
+                "must be between 0 and 1".to_string(),
+            );
+        }
+        if self.vision.threads == 0 || self.vision.workers == Some(0) {
+            fail(
+                "vision.threads / vision.workers",
+                "VIGIL_VISION__THREADS / VIGIL_VISION__WORKERS",
+                "must be at least 1".to_string(),
+            );
+        }
         if self.log.keep == 0 {
             fail(
                 "log.keep",

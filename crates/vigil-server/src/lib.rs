@@ -17,6 +17,7 @@ pub mod routes;
 mod serve;
 pub mod state;
 mod tls;
+pub mod vision;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub use tls::install_crypto_provider;
 
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
-use routes::{assets, docs, health, uploads};
+use routes::{analyze, assets, docs, health, uploads};
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
 #[derive(OpenApi)]
@@ -51,6 +52,7 @@ use routes::{assets, docs, health, uploads};
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
+        (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
 )]
@@ -95,10 +97,23 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let media_routes = OpenApiRouter::new()
         .routes(routes!(uploads::create))
         .layer(media);
+    let image_limit = limits.image_upload_bytes;
+    let image_routes = OpenApiRouter::new()
+        .routes(routes!(analyze::analyze))
+        .layer(
+            ServiceBuilder::new()
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(image_limit))
+                .layer(DefaultBodyLimit::max(image_limit)),
+        );
 
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(small_routes)
         .merge(media_routes)
+        .merge(image_routes)
 }
 
 /// The complete application router with every global layer.

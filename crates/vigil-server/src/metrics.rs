@@ -41,6 +41,22 @@ pub struct BuildLabels {
     pub profile: String,
 }
 
+/// Labels of an inference-stage observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// Engine (`onnxruntime` or `rten`).
+    pub engine: String,
+    /// Stage (`decode`, `detect`, `mask`, `embed`, `liveness`, `total`).
+    pub stage: String,
+}
+
+/// Labels of a detection count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DetectionLabels {
+    /// `mask`, `no_mask`, or `unclassified`.
+    pub result: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -68,6 +84,16 @@ pub struct Metrics {
     pub panics: Counter<u64, AtomicU64>,
     /// Constant 1 with build labels.
     pub build_info: Family<BuildLabels, Gauge>,
+    /// Inference latency per stage, in seconds.
+    pub inference_latency: HistogramFamily<StageLabels>,
+    /// Faces detected, by mask result.
+    pub detections: Family<DetectionLabels, Counter>,
+    /// Inference jobs waiting for a worker.
+    pub inference_queue_depth: Gauge,
+    /// Inference jobs running.
+    pub inference_running: Gauge,
+    /// Requests refused because the inference queue was full.
+    pub inference_rejected: Counter,
 }
 
 impl Metrics {
@@ -123,7 +149,43 @@ impl Metrics {
             "Build and runtime information",
             build_info.clone(),
         );
+        let inference_latency: HistogramFamily<StageLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "inference_duration_seconds",
+            "Vision inference latency by engine and stage",
+            inference_latency.clone(),
+        );
+        let detections = Family::<DetectionLabels, Counter>::default();
+        registry.register(
+            "detections",
+            "Faces detected, by mask result",
+            detections.clone(),
+        );
+        let inference_queue_depth = Gauge::default();
+        registry.register(
+            "inference_queue_depth",
+            "Inference jobs waiting for a worker",
+            inference_queue_depth.clone(),
+        );
+        let inference_running = Gauge::default();
+        registry.register(
+            "inference_running",
+            "Inference jobs running",
+            inference_running.clone(),
+        );
+        let inference_rejected = Counter::default();
+        registry.register(
+            "inference_rejected",
+            "Requests refused because the inference queue was full",
+            inference_rejected.clone(),
+        );
         Metrics {
+            inference_latency,
+            detections,
+            inference_queue_depth,
+            inference_running,
+            inference_rejected,
             registry,
             http_requests,
             http_latency,

@@ -60,6 +60,17 @@ impl Application {
             .await
             .context("opening the blob store")?;
 
+        let vision = if settings.vision.enabled {
+            let s = settings.clone();
+            let service = tokio::task::spawn_blocking(move || crate::vision::load(&s))
+                .await
+                .context("loading the face models")??;
+            Some(Arc::new(service))
+        } else {
+            tracing::info!("vision engine disabled (vision.enabled = false)");
+            None
+        };
+
         let metrics = Metrics::new();
         metrics
             .build_info
@@ -98,6 +109,7 @@ impl Application {
                 db,
                 blobs,
                 metrics: Arc::new(metrics),
+                vision,
                 started: Instant::now(),
             },
             main,

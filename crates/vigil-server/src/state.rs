@@ -7,6 +7,7 @@ use vigil_config::Settings;
 use vigil_store::{BlobStore, Database};
 
 use crate::metrics::Metrics;
+use crate::vision::VisionService;
 
 /// Everything a handler may need; cheap to clone (all `Arc`s).
 #[derive(Clone, Debug)]
@@ -19,6 +20,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The vision engine, when enabled.
+    pub vision: Option<Arc<VisionService>>,
     /// When the process started serving.
     pub started: Instant,
 }

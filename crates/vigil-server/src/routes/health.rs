@@ -57,6 +57,28 @@ pub struct Readiness {
     pub database: Check,
     /// Blob store writable.
     pub storage: Check,
+    /// Vision engine and its models.
+    pub vision: VisionReadiness,
+}
+
+/// The vision engine's state in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VisionReadiness {
+    /// Whether the models are configured to load (`vision.enabled`).
+    pub enabled: bool,
+    /// Whether they are loaded and warmed.
+    pub ok: bool,
+    /// `onnxruntime` or `rten`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Why ONNX Runtime is not used, when `auto` fell back to rten.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    /// Inference jobs waiting for a worker.
+    pub queue_depth: usize,
+    /// Loaded models: name, file, sha256, engine, input shape.
+    #[schema(value_type = Vec<Object>)]
+    pub models: Vec<vigil_vision::ModelInfo>,
 }
 
 /// Ready to serve: the database answers and the blob store is writable. 503 names the
@@ -87,7 +109,25 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "the blob store is not writable".to_string()
         }),
     };
-    let ready = database.ok && storage.ok;
+    let vision = match &state.vision {
+        Some(v) => VisionReadiness {
+            enabled: true,
+            ok: true,
+            engine: Some(v.pipeline.engine_name().to_string()),
+            fallback_reason: v.pipeline.engine().fallback_reason().map(str::to_string),
+            queue_depth: v.pool.queue_depth(),
+            models: v.pipeline.models().to_vec(),
+        },
+        None => VisionReadiness {
+            enabled: false,
+            ok: true,
+            engine: None,
+            fallback_reason: None,
+            queue_depth: 0,
+            models: Vec::new(),
+        },
+    };
+    let ready = database.ok && storage.ok && vision.ok;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -97,6 +137,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         status: if ready { "ready" } else { "unavailable" },
         database,
         storage,
+        vision,
     };
     // A 503 here is the answer, not an error: the error envelope must keep this body.
     let mut response = (status, Json(body)).into_response();

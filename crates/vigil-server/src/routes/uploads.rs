@@ -5,9 +5,8 @@
 //! Until the identity layer exists these routes are open only when debug features are on
 //! (the development profile); elsewhere they answer 403.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -16,6 +15,7 @@ use vigil_store::uploads::{self, NewUpload, Upload};
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::body::{read_file, sanitise_name};
 use crate::state::AppState;
 
 /// Content types accepted, by sniffed MIME type.
@@ -86,14 +86,6 @@ fn valid_id(id: &str) -> ApiResult<()> {
     }
 }
 
-/// Keeps a display name printable and path-free.
-fn sanitise_name(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    let clean = clean.trim().to_string();
-    (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
-}
-
 fn sniff(data: &[u8], limit_image: usize) -> ApiResult<String> {
     if data.is_empty() {
         return Err(ApiError::new(
@@ -131,48 +123,9 @@ fn sniff(data: &[u8], limit_image: usize) -> ApiResult<String> {
         (status = 413, description = "Too large", body = ErrorBody),
         (status = 415, description = "Type not accepted", body = ErrorBody),
     ))]
-pub async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    req: Request,
-) -> ApiResult<Response> {
+pub async fn create(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     guard(&state)?;
-    let is_multipart = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let (data, name) = if is_multipart {
-        let mut form = Multipart::from_request(req, &state).await.map_err(|e| {
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!("bad multipart body: {}", e.body_text()),
-            )
-        })?;
-        let mut found = None;
-        while let Some(field) = form.next_field().await.map_err(multipart_error)? {
-            if field.name() == Some("file") {
-                let name = field.file_name().and_then(sanitise_name);
-                let data = field.bytes().await.map_err(multipart_error)?;
-                found = Some((data, name));
-                break;
-            }
-        }
-        found.ok_or_else(|| {
-            ApiError::new(ErrorCode::ValidationFailed, "the form has no `file` field")
-        })?
-    } else {
-        let data = Bytes::from_request(req, &state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    "the upload is larger than this route accepts",
-                )
-            } else {
-                ApiError::new(ErrorCode::BadRequest, "the body could not be read")
-            }
-        })?;
-        (data, None)
-    };
+    let (data, name) = read_file(&state, req).await?;
     let content_type = sniff(&data, state.settings.limits.image_upload_bytes)?;
     let upload = uploads::create(
         &state.db,
@@ -186,20 +139,6 @@ pub async fn create(
     .await?;
     tracing::info!(upload = %upload.id, size = upload.size_bytes, kind = %upload.content_type, "upload stored");
     Ok((StatusCode::CREATED, Json(UploadView::from(upload))).into_response())
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "the upload is larger than this route accepts",
-        )
-    } else {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            format!("bad multipart body: {}", e.body_text()),
-        )
-    }
 }
 
 /// Listing parameters.
@@ -348,22 +287,5 @@ pub async fn delete(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("upload"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sanitise_name;
-
-    #[test]
-    fn names_lose_paths_and_control_characters() {
-        assert_eq!(sanitise_name("../../etc/passwd").as_deref(), Some("passwd"));
-        assert_eq!(
-            sanitise_name("C:\\x\\photo.jpg").as_deref(),
-            Some("photo.jpg")
-        );
-        assert_eq!(sanitise_name("a\u{0}b\nc.png").as_deref(), Some("abc.png"));
-        assert_eq!(sanitise_name(".."), None);
-        assert_eq!(sanitise_name("dir/"), None);
     }
 }

@@ -89,6 +89,9 @@ pub fn test_settings(dir: &Path) -> Settings {
     };
     s.server.listen = "127.0.0.1:0".parse().expect("addr");
     s.server.shutdown_grace_secs = 5;
+    // Most tests do not need the face models; the vision tests switch them on.
+    s.vision.enabled = false;
+    s.vision.models_dir = workspace_root().join("models");
     s
 }
 
@@ -287,7 +290,8 @@ pub fn png(seed: u64) -> Vec<u8> {
     out
 }
 
-fn crc32(data: &[u8]) -> u32 {
+/// CRC-32 as PNG chunks use it.
+pub fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;
     for &b in data {
         crc ^= u32::from(b);
@@ -306,4 +310,27 @@ fn crc32(data: &[u8]) -> u32 {
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// The repository root (models, testdata, runtime live there).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The ONNX Runtime library for tests: `ORT_DYLIB_PATH`, else `runtime/libonnxruntime.so`.
+/// `None` (with a note) when absent; with `VIGIL_TEST_REQUIRE_ORT=1` absence fails.
+pub fn onnxruntime_library() -> Option<PathBuf> {
+    let path = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("runtime/libonnxruntime.so"));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("VIGIL_TEST_REQUIRE_ORT").is_err(),
+        "VIGIL_TEST_REQUIRE_ORT is set but {} does not exist",
+        path.display()
+    );
+    eprintln!("note: ONNX Runtime variant skipped (run scripts/fetch-onnxruntime.sh or set ORT_DYLIB_PATH)");
+    None
 }

@@ -11,3 +11,4 @@ mod crash;
 mod harness;
 mod s3;
 mod tls;
+mod vision_api;
