@@ -419,8 +419,9 @@ impl Settings {
     pub fn log_filter(&self) -> String {
         self.log.level.clone().unwrap_or_else(|| {
             match self.profile {
-                Profile::Development => "info,vigil=debug",
-                _ => "info",
+                // ONNX Runtime logs every allocation at info; keep its warnings only.
+                Profile::Development => "info,vigil=debug,ort=warn",
+                _ => "info,ort=warn",
             }
             .to_string()
         })
