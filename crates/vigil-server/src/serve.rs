@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
@@ -152,8 +152,7 @@ impl Application {
         let header_timeout = Duration::from_secs(settings.server.header_read_timeout_secs);
         let main_addr = self.local_addr();
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let handles: Vec<Handle<SocketAddr>> = Vec::new();
-        let mut handles = handles;
+        let mut handles: Vec<Handle<SocketAddr>> = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
@@ -178,14 +177,7 @@ impl Application {
                 }
             }
             None => {
-                let mut server = axum_server::from_tcp(self.main)
-                    .context("starting the HTTP listener")?
-                    .handle(handle)
-                    .first_request_timeout(header_timeout);
-                server
-                    .http_builder()
-                    .http1()
-                    .header_read_timeout(header_timeout);
+                let server = plain_server(self.main, handle, header_timeout, "HTTP listener")?;
                 tasks.spawn(async move { server.serve(app).await });
             }
         }
@@ -194,26 +186,14 @@ impl Application {
                 .into_make_service_with_connect_info::<SocketAddr>();
             let handle = Handle::new();
             handles.push(handle.clone());
-            let mut server = axum_server::from_tcp(listener)
-                .context("starting the metrics listener")?
-                .handle(handle);
-            server
-                .http_builder()
-                .http1()
-                .header_read_timeout(header_timeout);
+            let server = plain_server(listener, handle, header_timeout, "metrics listener")?;
             tasks.spawn(async move { server.serve(app).await });
         }
         if let Some(listener) = self.redirect {
             let app = redirect_router(main_addr.port()).into_make_service();
             let handle = Handle::new();
             handles.push(handle.clone());
-            let mut server = axum_server::from_tcp(listener)
-                .context("starting the redirect listener")?
-                .handle(handle);
-            server
-                .http_builder()
-                .http1()
-                .header_read_timeout(header_timeout);
+            let server = plain_server(listener, handle, header_timeout, "redirect listener")?;
             tasks.spawn(async move { server.serve(app).await });
         }
         tracing::info!(address = %main_addr, "Vigil listening on {scheme}://{main_addr}");
@@ -245,6 +225,24 @@ impl Application {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// A plain-HTTP server on `listener` with the slow-client timeouts applied.
+fn plain_server(
+    listener: TcpListener,
+    handle: Handle<SocketAddr>,
+    header_timeout: Duration,
+    what: &str,
+) -> anyhow::Result<axum_server::Server<SocketAddr>> {
+    let mut server = axum_server::from_tcp(listener)
+        .with_context(|| format!("starting the {what}"))?
+        .handle(handle)
+        .first_request_timeout(header_timeout);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_timeout);
+    Ok(server)
 }
 
 /// Plain-HTTP listener that sends every request to the same host and path over HTTPS.
@@ -301,7 +299,3 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
-
-/// Keeps `Response` in scope for the fallback closure's type inference.
-#[allow(dead_code)]
-type _R = Response;

@@ -129,15 +129,15 @@ async fn errors_from_every_layer_share_the_json_shape() {
         .await;
 
         let id = "0123456789abcdef0123456789abcdef";
-        let big = vec![b'a'; 20 * 1024 * 1024];
-        let too_big = c
-            .patch(s.url(&format!("/api/v1/uploads/{id}")))
-            .header("content-type", "application/json")
-            .body(big)
-            .send()
-            .await
-            .expect("req");
-        error_of(too_big, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        let (status, body) = crate::harness::post_declaring_length(
+            s.addr,
+            &format!("/api/v1/uploads/{id}"),
+            "application/json",
+            20 * 1024 * 1024,
+        )
+        .await;
+        assert_eq!(status, 413);
+        assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
 
         let malformed = c
             .patch(s.url(&format!("/api/v1/uploads/{id}")))

@@ -3,47 +3,16 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::Connection;
 
 use crate::harness::{
-    databases, drop_pg_database, fresh_pg_database, png, postgres_url, sha256, vigil, ChildServer,
-    Db,
+    databases, drop_pg_database, fresh_pg_database, png, postgres_url, sha256, spawn_upload_writer,
+    vigil, Acked, ChildServer, Db,
 };
-
-type Acked = Arc<Mutex<HashMap<String, String>>>;
-
-fn spawn_writer(base: String, stop: Arc<AtomicBool>, acked: Acked) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let client = reqwest::Client::new();
-        let mut seed = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            seed += 1;
-            let bytes = png(seed);
-            if let Ok(resp) = client
-                .post(format!("{base}/api/v1/uploads"))
-                .body(bytes.clone())
-                .send()
-                .await
-            {
-                if resp.status() == reqwest::StatusCode::CREATED {
-                    if let Ok(v) = resp.json::<Value>().await {
-                        if let Some(id) = v["id"].as_str() {
-                            acked
-                                .lock()
-                                .expect("lock")
-                                .insert(id.to_string(), sha256(&bytes));
-                        }
-                    }
-                }
-            }
-        }
-    })
-}
 
 fn run(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().expect("run vigil");
@@ -101,8 +70,9 @@ async fn backup_taken_during_writes_restores_to_a_consistent_copy() {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let acked: Acked = Arc::default();
+        let seed = Arc::new(AtomicU64::new(0));
         let writers: Vec<_> = (0..3)
-            .map(|_| spawn_writer(server.url(""), stop.clone(), acked.clone()))
+            .map(|_| spawn_upload_writer(server.url(""), stop.clone(), acked.clone(), seed.clone()))
             .collect();
         tokio::time::sleep(Duration::from_millis(800)).await;
         let before_backup: Vec<String> = acked.lock().expect("lock").keys().cloned().collect();

@@ -1,56 +1,25 @@
 //! SIGKILL in the middle of writes, repeatedly: no acknowledged upload is lost, no blob
 //! is half-written, and the database stays intact.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::harness::{png, sha256, ChildServer};
+use crate::harness::{sha256, spawn_upload_writer, Acked, ChildServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_writes_loses_no_acknowledged_upload() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("mkdir");
-    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let seed = Arc::new(AtomicU64::new(0));
 
     for round in 0..5u64 {
         let mut server = ChildServer::start(&data);
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
-            .map(|_| {
-                let (base, stop, acked, seed) =
-                    (server.url(""), stop.clone(), acked.clone(), seed.clone());
-                tokio::spawn(async move {
-                    let client = reqwest::Client::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        let bytes = png(seed.fetch_add(1, Ordering::Relaxed));
-                        match client
-                            .post(format!("{base}/api/v1/uploads"))
-                            .body(bytes.clone())
-                            .send()
-                            .await
-                        {
-                            Ok(resp) if resp.status() == reqwest::StatusCode::CREATED => {
-                                if let Ok(v) = resp.json::<Value>().await {
-                                    if let Some(id) = v["id"].as_str() {
-                                        acked
-                                            .lock()
-                                            .expect("lock")
-                                            .insert(id.to_string(), sha256(&bytes));
-                                    }
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-                        }
-                    }
-                })
-            })
+            .map(|_| spawn_upload_writer(server.url(""), stop.clone(), acked.clone(), seed.clone()))
             .collect();
         tokio::time::sleep(Duration::from_millis(300 + 150 * round)).await;
         server.kill_hard();

@@ -211,6 +211,8 @@ impl ChildServer {
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = cmd
+            // These servers test storage and shutdown; loading the face models would only slow them.
+            .env("VIGIL_VISION__ENABLED", "false")
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -333,4 +335,79 @@ pub fn onnxruntime_library() -> Option<PathBuf> {
     );
     eprintln!("note: ONNX Runtime variant skipped (run scripts/fetch-onnxruntime.sh or set ORT_DYLIB_PATH)");
     None
+}
+
+/// Uploads acknowledged by the server: id → SHA-256 of the bytes sent.
+pub type Acked = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
+
+/// Posts distinct PNGs to `base` until `stop`, recording every upload the server
+/// acknowledged with 201; `seed` numbers the images across writers.
+pub fn spawn_upload_writer(
+    base: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: Acked,
+    seed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        while !stop.load(Ordering::Relaxed) {
+            let bytes = png(seed.fetch_add(1, Ordering::Relaxed));
+            match client
+                .post(format!("{base}/api/v1/uploads"))
+                .body(bytes.clone())
+                .send()
+                .await
+            {
+                Ok(resp) if resp.status() == reqwest::StatusCode::CREATED => {
+                    if let Ok(v) = resp.json::<serde_json::Value>().await {
+                        if let Some(id) = v["id"].as_str() {
+                            acked
+                                .lock()
+                                .expect("lock")
+                                .insert(id.to_string(), sha256(&bytes));
+                        }
+                    }
+                }
+                Ok(_) => {}
+                // The server is gone (killed): back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+}
+
+/// Sends only the headers of a request declaring a `len`-byte body, then reads the answer:
+/// an oversized body must be refused before it is read (a real client sending it all
+/// would race the server closing the connection).
+pub async fn post_declaring_length(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    len: usize,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("write headers");
+    stream
+        .write_all(&vec![b'a'; 4096])
+        .await
+        .expect("write a little body");
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("an HTTP status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    (status, json)
 }
