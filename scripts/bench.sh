@@ -32,6 +32,8 @@ OUT=${BENCH_OUT:-target/bench}
 IMAGE=testdata/images/bench_640x480.jpg
 VENV=.venv-bench
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/runtime/libonnxruntime.so}
+# Quiet logs (the development profile logs every analysed image at debug).
+export VIGIL_LOG__LEVEL=${VIGIL_LOG__LEVEL:-warn}
 
 SERVER_PID=
 DATA_DIR=
@@ -88,7 +90,6 @@ for engine in onnxruntime rten; do
     log "vigil serve on 127.0.0.1:$port (vision.engine=$engine, threads=$SERVER_THREADS, workers=$SERVER_WORKERS)"
     VIGIL_PROFILE=development \
         VIGIL_DATA_DIR="$DATA_DIR" \
-        VIGIL_LOG__LEVEL=warn \
         VIGIL_VISION__ENGINE="$engine" \
         VIGIL_VISION__THREADS="$SERVER_THREADS" \
         VIGIL_VISION__WORKERS="$SERVER_WORKERS" \
@@ -98,7 +99,7 @@ for engine in onnxruntime rten; do
     ready=
     for _ in $(seq 600); do
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-        if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz"; then ready=1; break; fi
+        if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then ready=1; break; fi
         sleep 0.1
     done
     if [ -z "$ready" ]; then
