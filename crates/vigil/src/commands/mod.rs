@@ -4,6 +4,7 @@
 pub mod analyze;
 mod backup;
 pub mod bench;
+mod bench_http;
 mod config;
 pub mod eval;
 mod serve;
@@ -49,6 +50,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Analyze(args) => vision_command(&overrides, move || analyze::run(args)).await,
         Command::Eval(args) => vision_command(&overrides, move || eval::run(args)).await,
+        Command::Bench(args) if args.http.is_some() => {
+            let settings = vigil_config::load::load_unvalidated(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            bench::run_http(args).await
+        }
         Command::Bench(args) => vision_command(&overrides, move || bench::run(args)).await,
         Command::Tls(TlsCommand::SelfSigned(args)) => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
