@@ -39,14 +39,16 @@ pub async fn layer(req: Request, next: Next) -> Response {
         }
     };
     if status.is_server_error() {
-        let cause = info.as_ref().and_then(|i| i.cause.as_ref());
-        match cause {
-            Some(cause) => tracing::error!(
-                status = status.as_u16(),
-                error = format!("{cause:#}"),
-                "request failed"
-            ),
-            None => tracing::error!(status = status.as_u16(), message = %message, "request failed"),
+        let cause = info
+            .as_ref()
+            .and_then(|i| i.cause.as_ref())
+            .map(|c| format!("{c:#}"));
+        // 503s (overload, a dependency down) are expected under pressure: warn, and keep
+        // ERROR for failures someone must look at.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(status = status.as_u16(), cause, message = %message, "request refused");
+        } else {
+            tracing::error!(status = status.as_u16(), cause, message = %message, "request failed");
         }
     }
     drop(body);
