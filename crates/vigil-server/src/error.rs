@@ -73,27 +73,6 @@ impl ErrorCode {
         }
     }
 
-    /// The machine name, as in the JSON body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::InvalidJson => "invalid_json",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::RequestTimeout => "request_timeout",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
-            ErrorCode::ValidationFailed => "validation_failed",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Internal => "internal",
-            ErrorCode::ServiceUnavailable => "service_unavailable",
-            ErrorCode::Overloaded => "overloaded",
-        }
-    }
-
     /// The code used for an error response some other layer produced with `status`.
     pub fn for_status(status: StatusCode) -> Self {
         match status.as_u16() {
@@ -200,11 +179,6 @@ impl ApiError {
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
-    }
-
-    /// The error's code.
-    pub fn code(&self) -> ErrorCode {
-        self.code
     }
 }
 

@@ -204,11 +204,6 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
-
-    /// The registry, for later subsystems to register their own metrics at start-up.
-    pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
-    }
 }
 
 impl Default for Metrics {

@@ -22,8 +22,6 @@ pub struct VisionService {
     pub pipeline: Arc<Pipeline>,
     /// Bounded admission to the blocking inference threads.
     pub pool: InferencePool,
-    /// Milliseconds the warm-up run took.
-    pub warm_up_ms: f64,
 }
 
 /// Loads and warms the models described by the settings (blocking: call off the async
@@ -80,7 +78,6 @@ pub fn load(settings: &Settings) -> anyhow::Result<VisionService> {
             queue: v.queue,
             retry_after: Duration::from_secs(1),
         }),
-        warm_up_ms,
     })
 }
 

@@ -4,7 +4,7 @@
 //! placeholders (both SQLite and PostgreSQL accept them) and only portable types
 //! (TEXT, BIGINT, BOOLEAN, DOUBLE PRECISION).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -77,7 +77,6 @@ impl Default for DbOptions {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
-    sqlite_path: Option<PathBuf>,
 }
 
 impl Database {
@@ -128,11 +127,7 @@ impl Database {
             .connect_with(connect_options)
             .await
             .map_err(StoreError::db("connecting to the database"))?;
-        Ok(Database {
-            pool,
-            backend,
-            sqlite_path,
-        })
+        Ok(Database { pool, backend })
     }
 
     /// The pool, for queries.
@@ -143,11 +138,6 @@ impl Database {
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// The SQLite file, when the backend is SQLite.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        self.sqlite_path.as_deref()
     }
 
     /// Applies every pending migration.

@@ -136,18 +136,23 @@ pub async fn list(
 
 /// Deletes the row, then the blob. Returns false when there was no such upload.
 pub async fn delete(db: &Database, blobs: &dyn BlobStore, id: &str) -> Result<bool, StoreError> {
-    let Some(upload) = get(db, id).await? else {
+    let key: Option<String> =
+        sqlx::query_scalar("DELETE FROM uploads WHERE id = $1 RETURNING blob_key")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await
+            .map_err(StoreError::db("deleting an upload"))?;
+    let Some(key) = key else {
         return Ok(false);
     };
-    let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
-        .bind(id)
-        .execute(db.pool())
-        .await
-        .map_err(StoreError::db("deleting an upload"))?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
+    // The row is gone, so nothing references the blob any more.
+    match BlobKey::parse(&key) {
+        Some(key) => blobs.delete(&key).await?,
+        None => tracing::warn!(
+            upload = id,
+            "deleted upload had a malformed blob key; nothing to remove"
+        ),
     }
-    blobs.delete(&upload.blob_key).await?;
     Ok(true)
 }
 

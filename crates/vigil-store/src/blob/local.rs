@@ -44,11 +44,6 @@ impl LocalBlobStore {
         Ok(store)
     }
 
-    /// The folder holding the blobs.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn path_of(&self, key: &BlobKey) -> PathBuf {
         self.root.join(key.shard()).join(key.as_str())
     }
