@@ -16,6 +16,7 @@
 //! Settings are passed through the application state, never stored in a global.
 
 pub mod load;
+mod rate;
 mod secret;
 mod validate;
 
@@ -26,6 +27,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use load::{load, LoadError, Overrides};
+pub use rate::{parse_rates, Rate};
 pub use secret::Secret;
 pub use validate::{ValidationError, ValidationErrors};
 
@@ -103,6 +105,13 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Vision engine (face models) settings.
     pub vision: VisionSettings,
+    /// Identity and access: sessions, passwords, login throttling.
+    pub auth: AuthSettings,
+    /// Request rate limits.
+    pub rate_limit: RateLimitSettings,
+    /// Redis URL (`VIGIL_REDIS_URL`); when set, rate-limit budgets are shared by every
+    /// Vigil instance using it.
+    pub redis_url: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -120,6 +129,9 @@ impl Default for Settings {
             log: LogSettings::default(),
             limits: LimitSettings::default(),
             vision: VisionSettings::default(),
+            auth: AuthSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            redis_url: None,
         }
     }
 }
@@ -383,6 +395,79 @@ impl Default for VisionSettings {
             workers: None,
             queue: 16,
             det_threshold: 0.75,
+        }
+    }
+}
+
+/// Identity and access settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after login, however active.
+    pub session_lifetime_hours: u64,
+    /// Shortest password accepted, in characters.
+    pub min_password_length: usize,
+    /// How long an admin-issued password reset link stays valid, in minutes.
+    pub reset_link_minutes: u64,
+    /// Failed logins for one username from one address before that pair must wait.
+    pub max_failures: u32,
+    /// Failed logins from one address (any usernames) before that address must wait.
+    pub max_failures_per_ip: u32,
+    /// The window failed logins are counted over, in minutes; a wait never lasts longer.
+    pub failure_window_minutes: u64,
+    /// Argon2id memory cost in KiB (OWASP: 19456 with 2 iterations).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// The URL users reach Vigil at (`https://vigil.example.com`), used in bootstrap and
+    /// reset links; defaults to the listen address.
+    pub public_url: Option<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_idle_minutes: 30,
+            session_lifetime_hours: 12,
+            min_password_length: 12,
+            reset_link_minutes: 30,
+            max_failures: 5,
+            max_failures_per_ip: 20,
+            failure_window_minutes: 15,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            public_url: None,
+        }
+    }
+}
+
+/// Request rate limits. A limit is written `N/second`, `N/minute`, `N/hour` or `N/day`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Whether limits are enforced at all.
+    pub enabled: bool,
+    /// Limits every API route shares, per API key, else user, else client address.
+    pub default: Vec<String>,
+    /// Login attempts per client address.
+    pub login: Vec<String>,
+    /// First-admin setup and password reset attempts per client address.
+    pub recovery: Vec<String>,
+    /// Extra limits for single routes, keyed `"METHOD /path"` as in the API docs
+    /// (for example `"POST /api/v1/analyze" = ["30/minute"]`).
+    pub routes: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            default: vec!["200/day".into(), "50/hour".into()],
+            login: vec!["10/minute".into()],
+            recovery: vec!["5/hour".into()],
+            routes: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -194,6 +194,79 @@ impl Settings {
                 "must be at least 1".to_string(),
             );
         }
+        let auth = &self.auth;
+        if auth.session_idle_minutes == 0 || auth.session_lifetime_hours == 0 {
+            fail(
+                "auth.session_idle_minutes / auth.session_lifetime_hours",
+                "VIGIL_AUTH__SESSION_IDLE_MINUTES / VIGIL_AUTH__SESSION_LIFETIME_HOURS",
+                "session timeouts must be greater than zero".to_string(),
+            );
+        }
+        if auth.min_password_length < 8 {
+            fail(
+                "auth.min_password_length",
+                "VIGIL_AUTH__MIN_PASSWORD_LENGTH",
+                "must be at least 8 (OWASP's floor)".to_string(),
+            );
+        }
+        if auth.max_failures == 0
+            || auth.max_failures_per_ip == 0
+            || auth.failure_window_minutes == 0
+        {
+            fail(
+                "auth.max_failures / auth.max_failures_per_ip / auth.failure_window_minutes",
+                "VIGIL_AUTH__MAX_FAILURES…",
+                "login throttling values must be greater than zero".to_string(),
+            );
+        }
+        if auth.argon2_memory_kib < 8 * 1024 || auth.argon2_iterations == 0 {
+            fail(
+                "auth.argon2_memory_kib / auth.argon2_iterations",
+                "VIGIL_AUTH__ARGON2_MEMORY_KIB / VIGIL_AUTH__ARGON2_ITERATIONS",
+                "Argon2id needs at least 8192 KiB and 1 iteration (OWASP: 19456 KiB, 2)"
+                    .to_string(),
+            );
+        }
+        if let Some(url) = &auth.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                fail(
+                    "auth.public_url",
+                    "VIGIL_AUTH__PUBLIC_URL",
+                    format!("`{url}` must start with http:// or https://"),
+                );
+            }
+        }
+        let limits = &self.rate_limit;
+        let lists = [&limits.default, &limits.login, &limits.recovery]
+            .into_iter()
+            .chain(limits.routes.values());
+        for list in lists {
+            if let Err(e) = crate::parse_rates(list) {
+                fail("rate_limit", "VIGIL_RATE_LIMIT__*", e);
+            }
+        }
+        for route in limits.routes.keys() {
+            let ok = route
+                .split_once(' ')
+                .is_some_and(|(m, p)| !m.is_empty() && p.starts_with('/'));
+            if !ok {
+                fail(
+                    "rate_limit.routes",
+                    "VIGIL_RATE_LIMIT__ROUTES",
+                    format!("`{route}` must look like \"POST /api/v1/analyze\""),
+                );
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            let url = url.expose();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                fail(
+                    "redis_url",
+                    "VIGIL_REDIS_URL",
+                    "must start with redis:// or rediss://".to_string(),
+                );
+            }
+        }
         if self.log.keep == 0 {
             fail(
                 "log.keep",

@@ -9,6 +9,7 @@
 //!
 //! No inference or SQL lives here: handlers call `vigil-store` (and later the engine).
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod metrics;

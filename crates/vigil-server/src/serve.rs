@@ -60,6 +60,10 @@ impl Application {
             .await
             .context("opening the blob store")?;
 
+        let identity = Arc::new(
+            crate::auth::Identity::new(&settings, &db).context("setting up identity and access")?,
+        );
+
         let vision = if settings.vision.enabled {
             let s = settings.clone();
             let service = tokio::task::spawn_blocking(move || crate::vision::load(&s))
@@ -110,6 +114,7 @@ impl Application {
                 blobs,
                 metrics: Arc::new(metrics),
                 vision,
+                identity,
                 started: Instant::now(),
             },
             main,

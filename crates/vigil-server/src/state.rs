@@ -6,6 +6,7 @@ use std::time::Instant;
 use vigil_config::Settings;
 use vigil_store::{BlobStore, Database};
 
+use crate::auth::Identity;
 use crate::metrics::Metrics;
 use crate::vision::VisionService;
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The vision engine, when enabled.
     pub vision: Option<Arc<VisionService>>,
+    /// Keys, password hashing, audit log and session settings.
+    pub identity: std::sync::Arc<Identity>,
     /// When the process started serving.
     pub started: Instant,
 }

@@ -1,0 +1,147 @@
+//! Argon2id password hashing with OWASP parameters (19 MiB, 2 iterations, 1 lane by
+//! default). Hashing is CPU- and memory-heavy, so it runs on the blocking pool behind a
+//! semaphore: a burst of logins queues instead of exhausting memory.
+
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::AuthError;
+
+/// Longest password accepted, in bytes (bounds hashing work per request).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Hashes and verifies passwords.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    params: Params,
+    permits: Arc<Semaphore>,
+    min_length: usize,
+    /// A hash of a random password, verified against when the user does not exist so
+    /// that unknown usernames cost the same time as wrong passwords.
+    dummy: Arc<String>,
+}
+
+impl Passwords {
+    /// A hasher with `memory_kib` and `iterations`, refusing passwords shorter than
+    /// `min_length` characters.
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        min_length: usize,
+    ) -> Result<Passwords, AuthError> {
+        let params = Params::new(memory_kib, iterations, 1, None)
+            .map_err(|e| AuthError::Internal(format!("Argon2 parameters: {e}")))?;
+        let permits = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+        let dummy = hash_with(&params, &crate::token::random_token(16))?;
+        Ok(Passwords {
+            params,
+            permits: Arc::new(Semaphore::new(permits)),
+            min_length,
+            dummy: Arc::new(dummy),
+        })
+    }
+
+    /// Checks the password policy: length bounds and not the username itself.
+    pub fn check_policy(&self, password: &str, username: &str) -> Result<(), AuthError> {
+        let chars = password.chars().count();
+        if chars < self.min_length {
+            return Err(AuthError::Invalid(format!(
+                "the password must have at least {} characters",
+                self.min_length
+            )));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(AuthError::Invalid(format!(
+                "the password must be at most {MAX_PASSWORD_BYTES} bytes"
+            )));
+        }
+        if password.trim().eq_ignore_ascii_case(username.trim()) {
+            return Err(AuthError::Invalid(
+                "the password must not be the username".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The PHC string for `password`.
+    pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Internal("hasher closed".into()))?;
+        let params = self.params.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_with(&params, &password))
+            .await
+            .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))?
+    }
+
+    /// Whether `password` matches `stored`; `None` verifies against a dummy hash and
+    /// returns false, taking the same time.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, AuthError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(false);
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Internal("hasher closed".into()))?;
+        let known = stored.is_some();
+        let stored = stored.map_or_else(|| self.dummy.as_str().to_owned(), str::to_owned);
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || {
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                return false;
+            };
+            // Verify with the parameters stored in the hash, so old hashes keep working
+            // after the configured cost changes.
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("verification task failed: {e}")))?;
+        Ok(ok && known)
+    }
+}
+
+fn hash_with(params: &Params, password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Internal(format!("password hashing failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_follow_policy() {
+        let p = Passwords::new(19_456, 2, 12).unwrap();
+        let hash = p.hash("correct horse battery").await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(p
+            .verify("correct horse battery", Some(&hash))
+            .await
+            .unwrap());
+        assert!(!p.verify("wrong horse battery", Some(&hash)).await.unwrap());
+        assert!(!p.verify("correct horse battery", None).await.unwrap());
+        assert!(!p.verify("x", Some("not a phc string")).await.unwrap());
+        assert!(p.check_policy("short", "bob").is_err());
+        assert!(p
+            .check_policy("bob-the-builder", "bob-the-builder")
+            .is_err());
+        assert!(p.check_policy("a long enough password", "bob").is_ok());
+    }
+}
