@@ -1,8 +1,12 @@
 //! HTTP handlers, one module per resource.
 
 pub mod analyze;
+pub mod apikeys;
 pub mod assets;
+pub mod auth;
 pub mod body;
 pub mod docs;
 pub mod health;
 pub mod uploads;
+pub mod users;
+pub mod views;

@@ -9,6 +9,7 @@ mod backup;
 mod cli;
 mod crash;
 mod harness;
+mod identity;
 mod s3;
 mod tls;
 mod vision_api;
