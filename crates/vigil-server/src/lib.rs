@@ -44,7 +44,7 @@ pub use tls::install_crypto_provider;
 
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
-use routes::{analyze, assets, docs, health, uploads};
+use routes::{analyze, assets, audit, docs, health, uploads};
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
 #[derive(OpenApi)]
@@ -54,6 +54,7 @@ use routes::{analyze, assets, docs, health, uploads};
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
         (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
+        (name = "audit", description = "The tamper-evident audit log: listing and CSV export (admins)"),
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
 )]
@@ -94,6 +95,8 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::list))
         .routes(routes!(uploads::get_one, uploads::update, uploads::delete))
         .routes(routes!(uploads::content))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export_csv))
         .layer(small);
     let media_routes = OpenApiRouter::new()
         .routes(routes!(uploads::create))

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod assets;
+pub mod audit;
 pub mod body;
 pub mod docs;
 pub mod health;
