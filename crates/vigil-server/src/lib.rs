@@ -44,7 +44,7 @@ pub use tls::install_crypto_provider;
 
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
-use routes::{analyze, apikeys, assets, auth as auth_routes, docs, health, uploads, users};
+use routes::{analyze, apikeys, assets, audit, auth as auth_routes, docs, health, uploads, users};
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
 #[derive(OpenApi)]
@@ -57,6 +57,7 @@ use routes::{analyze, apikeys, assets, auth as auth_routes, docs, health, upload
         (name = "apikeys", description = "API keys for applications (admins)"),
         (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
         (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
+        (name = "audit", description = "The tamper-evident audit log: listing and CSV export (admins)"),
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
 )]
@@ -118,6 +119,8 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::list))
         .routes(routes!(uploads::get_one, uploads::update, uploads::delete))
         .routes(routes!(uploads::content))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export_csv))
         .layer(small);
     let media_routes = OpenApiRouter::new()
         .routes(routes!(uploads::create))

@@ -5,6 +5,7 @@
 //! service is a failure instead of a skip.
 
 mod api;
+mod audit;
 mod backup;
 mod cli;
 mod crash;
