@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod assets;
 pub mod body;
+pub mod console;
 pub mod docs;
 pub mod health;
 pub mod uploads;
