@@ -17,7 +17,7 @@ const VISIBLE: usize = 12;
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A key as listed (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// Id.
     pub id: String,

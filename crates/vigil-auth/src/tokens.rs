@@ -98,20 +98,25 @@ pub async fn consume(
     Ok(row.map(Option::unwrap_or_default))
 }
 
-/// Whether a token is currently valid, without using it (to render the form it opens).
-pub async fn peek(db: &Database, purpose: Purpose, token: &str) -> Result<bool, AuthError> {
+/// Whether a token is currently valid, without using it (to render the form it opens
+/// or check input before spending it): like [`consume`] but read-only.
+pub async fn peek(
+    db: &Database,
+    purpose: Purpose,
+    token: &str,
+) -> Result<Option<String>, AuthError> {
     if token.is_empty() || token.len() > 128 {
-        return Ok(false);
+        return Ok(None);
     }
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM one_time_tokens \
+    let row: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT user_id FROM one_time_tokens \
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
     )
     .bind(hash_token(token))
     .bind(purpose.as_str())
     .bind(now_ms())
-    .fetch_one(db.pool())
+    .fetch_optional(db.pool())
     .await
     .map_err(AuthError::db("checking a token"))?;
-    Ok(n > 0)
+    Ok(row.map(Option::unwrap_or_default))
 }

@@ -12,7 +12,7 @@ use crate::token::new_id;
 use crate::{AuthError, Role};
 
 /// A user as shown to admins and the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Id (32 hex digits).
     pub id: String,

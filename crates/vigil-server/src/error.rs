@@ -27,6 +27,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// Authenticated but not allowed.
     Forbidden,
+    /// The password was right but a TOTP code (or recovery code) is needed.
+    TotpRequired,
+    /// A cookie-authenticated write without a valid CSRF token or from another origin.
+    CsrfFailed,
+    /// The role must use TOTP; this session may only enrol it (see `/account`).
+    TotpEnrollmentRequired,
     /// No such resource or route.
     NotFound,
     /// The route exists but not for this method.
@@ -56,8 +62,10 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::InvalidJson => StatusCode::BAD_REQUEST,
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Unauthorized | ErrorCode::TotpRequired => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::CsrfFailed | ErrorCode::TotpEnrollmentRequired => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -188,6 +196,20 @@ impl From<vigil_store::StoreError> for ApiError {
         match e {
             S::Database { .. } | S::Blob(_) => ApiError::unavailable("storage", e),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<vigil_auth::AuthError> for ApiError {
+    fn from(e: vigil_auth::AuthError) -> Self {
+        use vigil_auth::AuthError as A;
+        match e {
+            A::Invalid(m) => ApiError::new(ErrorCode::ValidationFailed, m),
+            A::NotFound(what) => ApiError::not_found(what),
+            A::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            A::Denied(m) => ApiError::new(ErrorCode::Unauthorized, m),
+            A::Store(s) => s.into(),
+            A::Internal(m) => ApiError::internal(anyhow::anyhow!(m)),
         }
     }
 }

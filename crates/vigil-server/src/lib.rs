@@ -44,7 +44,9 @@ pub use tls::install_crypto_provider;
 
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
-use routes::{analyze, assets, console, docs, health, uploads};
+use routes::{
+    analyze, apikeys, assets, auth as auth_routes, console, docs, health, uploads, users,
+};
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
 #[derive(OpenApi)]
@@ -52,6 +54,9 @@ use routes::{analyze, assets, console, docs, health, uploads};
     info(title = "Vigil API", description = "Self-hosted AI server for cameras and media."),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "auth", description = "Sign-in, sessions, TOTP, one's own account, access policy"),
+        (name = "users", description = "User administration (admins)"),
+        (name = "apikeys", description = "API keys for applications (admins)"),
         (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
         (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
     ),
@@ -90,7 +95,28 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     } else {
         operations
     };
+    let identity = OpenApiRouter::new()
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(auth_routes::me))
+        .routes(routes!(auth_routes::change_password))
+        .routes(routes!(auth_routes::totp_enroll))
+        .routes(routes!(auth_routes::totp_confirm))
+        .routes(routes!(auth_routes::totp_disable))
+        .routes(routes!(auth_routes::my_sessions))
+        .routes(routes!(auth_routes::revoke_my_session))
+        .routes(routes!(auth_routes::bootstrap))
+        .routes(routes!(auth_routes::reset))
+        .routes(routes!(auth_routes::get_policy, auth_routes::put_policy))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get_one, users::update, users::delete))
+        .routes(routes!(users::reset_link))
+        .routes(routes!(users::list_sessions, users::revoke_sessions))
+        .routes(routes!(users::revoke_session))
+        .routes(routes!(apikeys::list, apikeys::create))
+        .routes(routes!(apikeys::revoke));
     let small_routes = operations
+        .merge(identity)
         .routes(routes!(uploads::list))
         .routes(routes!(uploads::get_one, uploads::update, uploads::delete))
         .routes(routes!(uploads::content))
@@ -155,6 +181,12 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .with_state(state.clone())
         .merge(pages)
+        // Every routed request passes the access layer (`auth::access::RULES`); unknown
+        // paths fall through to the 404 below without it.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware::layer,
+        ))
         // A bare 404: the error envelope renders it with the method and path.
         .fallback(|| async { StatusCode::NOT_FOUND });
     with_global_layers(app, &state)

@@ -124,6 +124,37 @@ impl Application {
         })
     }
 
+    /// On a server with no users yet, issues the one-time first-admin token (valid one
+    /// hour; replaces any earlier unused one) and returns the setup link to show the
+    /// operator. `None` once any user exists. The link is returned, never logged: log
+    /// files outlive the hour and may be read by more people than the console.
+    pub async fn bootstrap_link(&self) -> anyhow::Result<Option<String>> {
+        let db = &self.state.db;
+        if vigil_auth::users::count(db).await? > 0 {
+            return Ok(None);
+        }
+        let (token, _) = vigil_auth::tokens::issue(
+            db,
+            vigil_auth::tokens::Purpose::Bootstrap,
+            None,
+            None,
+            crate::routes::auth::BOOTSTRAP_TTL,
+        )
+        .await?;
+        let base = match &self.state.settings.auth.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.state.settings.tls.enabled() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.local_addr())
+            }
+        };
+        Ok(Some(format!("{base}/setup?token={token}")))
+    }
+
     /// The main listener's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.main
@@ -285,22 +316,24 @@ fn redirect_router(https_port: u16) -> Router {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Registered now rather than at first poll: a SIGTERM that arrives while the server
+    // is still starting must stop it cleanly, not kill it with the default action.
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(term) => {},
+            _ = wait(int) => {},
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }

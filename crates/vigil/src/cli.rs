@@ -73,6 +73,12 @@ pub enum Command {
     Eval(crate::commands::eval::EvalArgs),
     /// Measure model latency per engine and thread count, or with --http a running server's /api/v1/analyze (throughput, p50/p99). Safe while the server runs (numbers skewed if busy).
     Bench(crate::commands::bench::BenchArgs),
+    /// Manage users: add, set passwords, list, disable (safe while the server runs).
+    #[command(subcommand)]
+    User(crate::commands::users::UserCommand),
+    /// Manage API keys for applications (safe while the server runs).
+    #[command(subcommand)]
+    Apikey(crate::commands::users::ApiKeyCommand),
 }
 
 /// `vigil serve` options.

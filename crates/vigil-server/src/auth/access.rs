@@ -120,6 +120,19 @@ pub fn lookup(method: &Method, path: &str) -> Option<Access> {
         .map(|(_, _, a)| *a)
 }
 
+/// The methods that have rules for the route template `path` (for `Allow` on a 405).
+pub fn methods(path: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = RULES
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| *m)
+        .collect();
+    if out.contains(&"GET") {
+        out.push("HEAD");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,333 @@
+//! The access layer, run on every routed request: find the caller (API key or session
+//! cookie), look up the route's rule in [`access::RULES`](super::access::RULES), check
+//! CSRF for cookie-authenticated writes, and either pass the request on with the
+//! [`Principal`] in its extensions or answer 401/403 (or redirect a page to the login).
 
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::header::{AUTHORIZATION, HOST, LOCATION, ORIGIN, REFERER, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use vigil_auth::{apikeys, policy, sessions, token, Principal, PrincipalKind, Role};
+
+use super::access::{self, Access};
+use super::cookie;
+use crate::error::{ApiError, ErrorCode};
+use crate::middleware::client_ip::ClientAddr;
+use crate::state::AppState;
+
+/// Header carrying the CSRF token on cookie-authenticated writes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The access middleware; install with `route_layer` so the matched route is known.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+    else {
+        return next.run(req).await;
+    };
+    let Some(rule) = access::lookup(req.method(), &path) else {
+        let allowed = access::methods(&path);
+        if allowed.is_empty() {
+            tracing::error!(method = %req.method(), route = %path, "route has no access rule; refusing");
+            return ApiError::new(ErrorCode::Forbidden, "this route has no access rule")
+                .into_response();
+        }
+        // Another method of a known route: answer 405 here rather than let the request
+        // reach a handler that might exist without a rule (fail closed).
+        let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&allowed.join(",")) {
+            resp.headers_mut().insert(axum::http::header::ALLOW, v);
+        }
+        return resp;
+    };
+    let principal = match authenticate(&state, req.headers()).await {
+        Ok(p) => p,
+        // Probes, docs and sign-in pages must not depend on a credential lookup.
+        Err(_) if matches!(rule, Access::Public | Access::PublicPage) => None,
+        Err(resp) => return resp,
+    };
+    let client = req.extensions().get::<ClientAddr>().copied();
+    if let Err(refusal) = authorize(&state, rule, principal.as_ref(), &req, client.as_ref()) {
+        return *refusal;
+    }
+    if let Some(p) = principal {
+        req.extensions_mut().insert(p);
+    }
+    next.run(req).await
+}
+
+/// The caller behind an API key or session cookie. A presented API key that is wrong,
+/// expired or revoked is an error (401); a stale cookie just means "anonymous".
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, Response> {
+    let fail = |e: vigil_auth::AuthError| ApiError::from(e).into_response();
+    if let Some(key) = presented_api_key(headers) {
+        let found = apikeys::authenticate(&state.db, &key).await.map_err(fail)?;
+        let Some(found) = found else {
+            return Err(unauthorized("the API key is not valid, expired or revoked"));
+        };
+        return Ok(Some(Principal {
+            id: found.id,
+            name: found.name,
+            role: found.role,
+            kind: PrincipalKind::ApiKey,
+        }));
+    }
+    let Some(value) = cookie::read(headers) else {
+        return Ok(None);
+    };
+    let identity = &state.identity;
+    let Some((session, user)) = sessions::authenticate(&state.db, &value, identity.lifetimes)
+        .await
+        .map_err(fail)?
+    else {
+        return Ok(None);
+    };
+    let must_enroll_totp = !user.totp_enabled
+        && policy::require_totp(&state.db)
+            .await
+            .map_err(fail)?
+            .contains(&user.role);
+    Ok(Some(Principal {
+        id: user.id,
+        name: user.username,
+        role: user.role,
+        kind: PrincipalKind::Session {
+            session_id: session.id,
+            csrf_token: sessions::csrf_token(&identity.keys, &value),
+            must_enroll_totp,
+        },
+    }))
+}
+
+/// `X-API-Key: …` or `Authorization: Bearer …`.
+fn presented_api_key(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().to_string());
+    }
+    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, value) = auth.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| value.trim().to_string())
+}
+
+fn authorize(
+    state: &AppState,
+    rule: Access,
+    principal: Option<&Principal>,
+    req: &Request,
+    client: Option<&ClientAddr>,
+) -> Result<(), Box<Response>> {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let by_key = principal.is_some_and(|p| !p.is_user());
+    if unsafe_method && !by_key {
+        // Even public writes (login, setup, reset) must not come from another site's
+        // page: that would sign a victim's browser into the attacker's account. API keys
+        // are never sent by a browser on its own, so they need neither check.
+        check_origin(state, req.headers(), client).map_err(|e| Box::new(e.into_response()))?;
+        if let (Some(p), false) = (
+            principal,
+            matches!(rule, Access::Public | Access::PublicPage),
+        ) {
+            check_csrf(p, req.headers()).map_err(|e| Box::new(e.into_response()))?;
+        }
+    }
+    let deny = |code, msg: &str| {
+        Err(Box::new(
+            ApiError::new(code, msg.to_string()).into_response(),
+        ))
+    };
+    match (rule, principal) {
+        (Access::Public | Access::PublicPage, _) => Ok(()),
+        (Access::Page(_) | Access::AccountPage, None) => Err(Box::new(login_redirect(req))),
+        (_, None) => Err(Box::new(unauthorized("sign in or send an API key"))),
+        (Access::Account | Access::AccountPage | Access::Page(_), Some(p)) if !p.is_user() => {
+            deny(
+                ErrorCode::Forbidden,
+                "this route is for signed-in people, not API keys",
+            )
+        }
+        (Access::Account | Access::AccountPage, Some(_)) => Ok(()),
+        (Access::Role(min) | Access::Page(min), Some(p)) => {
+            if must_enroll(p) && !rule.allowed_before_totp_enrolment() {
+                if rule.is_page() {
+                    return Err(Box::new(redirect("/account")));
+                }
+                return deny(
+                    ErrorCode::TotpEnrollmentRequired,
+                    "your role must use two-factor sign-in: enrol it on the account page first",
+                );
+            }
+            if p.role < min {
+                return deny(ErrorCode::Forbidden, &format!("this needs the {min} role"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// 401 with `WWW-Authenticate: Bearer`, as RFC 6750 asks.
+fn unauthorized(message: &str) -> Response {
+    let mut resp = ApiError::new(ErrorCode::Unauthorized, message.to_string()).into_response();
+    resp.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+fn must_enroll(p: &Principal) -> bool {
+    matches!(
+        p.kind,
+        PrincipalKind::Session {
+            must_enroll_totp: true,
+            ..
+        }
+    )
+}
+
+fn check_csrf(p: &Principal, headers: &HeaderMap) -> Result<(), ApiError> {
+    let PrincipalKind::Session { csrf_token, .. } = &p.kind else {
+        return Ok(()); // API keys are not sent by browsers automatically: no CSRF risk.
+    };
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if sent.is_empty() || !token::ct_eq(sent, csrf_token) {
+        return Err(ApiError::new(
+            ErrorCode::CsrfFailed,
+            "missing or invalid CSRF token: send the X-CSRF-Token header from the login response",
+        ));
+    }
+    Ok(())
+}
+
+/// A browser's `Origin` (else `Referer`) must be our own origin or an allowed CORS origin.
+/// Requests with neither (non-browser clients) pass; the CSRF token still applies.
+fn check_origin(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<&ClientAddr>,
+) -> Result<(), ApiError> {
+    let claimed = match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => Some(origin.to_string()),
+        None => headers
+            .get(REFERER)
+            .and_then(|v| v.to_str().ok())
+            .map(|r| origin_of(r).unwrap_or("null").to_string()),
+    };
+    let Some(claimed) = claimed else {
+        return Ok(());
+    };
+    let claimed = claimed.trim_end_matches('/').to_ascii_lowercase();
+    let settings = &state.settings;
+    let scheme = if client.is_some_and(|c| c.https) {
+        "https"
+    } else {
+        "http"
+    };
+    let own = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| format!("{scheme}://{}", host.to_ascii_lowercase()));
+    let public = settings
+        .auth
+        .public_url
+        .as_deref()
+        .and_then(origin_of)
+        .map(str::to_ascii_lowercase);
+    let allowed = own.as_deref() == Some(claimed.as_str())
+        || public.as_deref() == Some(claimed.as_str())
+        || settings
+            .server
+            .cors_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&claimed));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::CsrfFailed,
+            "cross-site request refused (Origin does not match)",
+        ))
+    }
+}
+
+/// `scheme://authority` of a URL.
+fn origin_of(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://")? + 3;
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    Some(&url[..end])
+}
+
+fn login_redirect(req: &Request) -> Response {
+    let next = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    redirect(&format!("/login?next={}", urlencode(next)))
+}
+
+fn redirect(to: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(LOCATION, v);
+    }
+    resp
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The authenticated caller; handlers behind a non-public rule take it as an argument.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "sign in or send an API key"))
+    }
+}
+
+impl Caller {
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_encoding() {
+        assert_eq!(
+            origin_of("https://a.example:8443/x?y"),
+            Some("https://a.example:8443")
+        );
+        assert_eq!(origin_of("http://a"), Some("http://a"));
+        assert_eq!(origin_of("nonsense"), None);
+        assert_eq!(urlencode("/account?x=1&y"), "/account%3Fx%3D1%26y");
+    }
+}

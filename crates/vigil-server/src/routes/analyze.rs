@@ -58,12 +58,6 @@ pub async fn analyze(
     ApiQuery(params): ApiQuery<AnalyzeParams>,
     req: Request,
 ) -> ApiResult<Response> {
-    if !state.settings.debug_enabled() {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "the analysis API is open only in development until authentication is configured",
-        ));
-    }
     let Some(vision) = state.vision.clone() else {
         return Err(ApiError::new(
             ErrorCode::ServiceUnavailable,

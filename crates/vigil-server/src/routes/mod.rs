@@ -1,9 +1,13 @@
 //! HTTP handlers, one module per resource.
 
 pub mod analyze;
+pub mod apikeys;
 pub mod assets;
+pub mod auth;
 pub mod body;
 pub mod console;
 pub mod docs;
 pub mod health;
 pub mod uploads;
+pub mod users;
+pub mod views;

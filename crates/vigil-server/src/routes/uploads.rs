@@ -2,8 +2,7 @@
 //! names. The type is decided by sniffing the bytes; the client's file name is kept for
 //! display only.
 //!
-//! Until the identity layer exists these routes are open only when debug features are on
-//! (the development profile); elsewhere they answer 403.
+//! Viewers may read, operators may write (see `auth::access`).
 
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -67,17 +66,6 @@ impl From<Upload> for UploadView {
     }
 }
 
-fn guard(state: &AppState) -> ApiResult<()> {
-    if state.settings.debug_enabled() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "the uploads API is open only in development until authentication is configured",
-        ))
-    }
-}
-
 fn valid_id(id: &str) -> ApiResult<()> {
     if vigil_store::BlobKey::parse(id).is_some() {
         Ok(())
@@ -124,7 +112,6 @@ fn sniff(data: &[u8], limit_image: usize) -> ApiResult<String> {
         (status = 415, description = "Type not accepted", body = ErrorBody),
     ))]
 pub async fn create(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
-    guard(&state)?;
     let (data, name) = read_file(&state, req).await?;
     let content_type = sniff(&data, state.settings.limits.image_upload_bytes)?;
     let upload = uploads::create(
@@ -158,7 +145,6 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Vec<UploadView>>> {
-    guard(&state)?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(
@@ -179,7 +165,6 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UploadView>> {
-    guard(&state)?;
     valid_id(&id)?;
     let upload = uploads::get(&state.db, &id)
         .await?
@@ -193,7 +178,6 @@ pub async fn get_one(
     responses((status = 200, description = "The bytes"),
               (status = 404, description = "No such upload", body = ErrorBody)))]
 pub async fn content(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    guard(&state)?;
     valid_id(&id)?;
     let upload = uploads::get(&state.db, &id)
         .await?
@@ -250,7 +234,6 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<UploadPatch>,
 ) -> ApiResult<Json<UploadView>> {
-    guard(&state)?;
     valid_id(&id)?;
     let name = match patch.name.as_deref() {
         None => None,
@@ -281,7 +264,6 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    guard(&state)?;
     valid_id(&id)?;
     if uploads::delete(&state.db, state.blobs.as_ref(), &id).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -10,7 +10,7 @@ use vigil_store::{open_blob_store, Backend, Database};
 
 use crate::cli::{BackupArgs, RestoreArgs};
 
-async fn connect(settings: &Settings) -> anyhow::Result<Database> {
+pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     Database::connect(
         &settings.database_url(),
         &DbOptions {

@@ -2,13 +2,14 @@
 //! operator what was being done.
 
 pub mod analyze;
-mod backup;
+pub(crate) mod backup;
 pub mod bench;
 mod bench_http;
 mod config;
 pub mod eval;
 mod serve;
 mod tls;
+pub mod users;
 
 use anyhow::Context;
 use vigil_config::{Overrides, Settings};
@@ -56,6 +57,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bench::run_http(args).await
         }
         Command::Bench(args) => vision_command(&overrides, move || bench::run(args)).await,
+        Command::User(cmd) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            users::user(&settings, cmd).await
+        }
+        Command::Apikey(cmd) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            users::apikey(&settings, cmd).await
+        }
         Command::Tls(TlsCommand::SelfSigned(args)) => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
             tls::self_signed(&settings, &args)

@@ -72,7 +72,15 @@ async fn backup_taken_during_writes_restores_to_a_consistent_copy() {
         let acked: Acked = Arc::default();
         let seed = Arc::new(AtomicU64::new(0));
         let writers: Vec<_> = (0..3)
-            .map(|_| spawn_upload_writer(server.url(""), stop.clone(), acked.clone(), seed.clone()))
+            .map(|_| {
+                spawn_upload_writer(
+                    server.url(""),
+                    server.client(),
+                    stop.clone(),
+                    acked.clone(),
+                    seed.clone(),
+                )
+            })
             .collect();
         tokio::time::sleep(Duration::from_millis(800)).await;
         let before_backup: Vec<String> = acked.lock().expect("lock").keys().cloned().collect();
@@ -160,7 +168,7 @@ async fn a_damaged_archive_is_refused_and_changes_nothing() {
     let source = dir.path().join("source");
     std::fs::create_dir_all(&source).expect("mkdir");
     let server = ChildServer::start(&source);
-    let client = reqwest::Client::new();
+    let client = server.client();
     for seed in 0..3 {
         let resp = client
             .post(server.url("/api/v1/uploads"))

@@ -19,7 +19,15 @@ async fn sigkill_during_writes_loses_no_acknowledged_upload() {
         let mut server = ChildServer::start(&data);
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
-            .map(|_| spawn_upload_writer(server.url(""), stop.clone(), acked.clone(), seed.clone()))
+            .map(|_| {
+                spawn_upload_writer(
+                    server.url(""),
+                    server.client(),
+                    stop.clone(),
+                    acked.clone(),
+                    seed.clone(),
+                )
+            })
             .collect();
         tokio::time::sleep(Duration::from_millis(300 + 150 * round)).await;
         server.kill_hard();
@@ -32,7 +40,7 @@ async fn sigkill_during_writes_loses_no_acknowledged_upload() {
     // Restart after the last kill; it must come up on the crashed data and hold every
     // acknowledged upload, byte for byte.
     let server = ChildServer::start(&data);
-    let client = reqwest::Client::new();
+    let client = server.client();
     let acked = acked.lock().expect("lock").clone();
     assert!(
         acked.len() > 20,

@@ -91,6 +91,13 @@ pub fn test_settings(dir: &Path) -> Settings {
     s.server.shutdown_grace_secs = 5;
     // Most tests do not need the face models; the vision tests switch them on.
     s.vision.enabled = false;
+    // Budgets big enough that only the rate-limit tests ever meet them.
+    s.rate_limit.default = vec!["1000000/day".into()];
+    s.rate_limit.login = vec!["100000/minute".into()];
+    s.rate_limit.recovery = vec!["100000/minute".into()];
+    // The cheapest Argon2id the settings accept: tests hash many passwords.
+    s.auth.argon2_memory_kib = 8 * 1024;
+    s.auth.argon2_iterations = 1;
     s.vision.models_dir = workspace_root().join("models");
     s
 }
@@ -98,7 +105,12 @@ pub fn test_settings(dir: &Path) -> Settings {
 /// A server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Sends an admin API key with every request.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anon: reqwest::Client,
+    /// The admin API key `client` sends.
+    pub api_key: String,
     /// Kept so the data directory lives as long as the server.
     _dir: tempfile::TempDir,
     pub state: vigil_server::AppState,
@@ -130,16 +142,27 @@ impl TestServer {
             .expect("application builds");
         let addr = app.local_addr();
         let state = app.state().clone();
+        let (api_key, _) = vigil_auth::apikeys::create(
+            &state.db,
+            "test admin",
+            vigil_auth::Role::Admin,
+            None,
+            None,
+        )
+        .await
+        .expect("create the test API key");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
         TestServer {
             addr,
-            client: reqwest::Client::builder()
+            client: client_with_key(&api_key),
+            anon: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
+            api_key,
             _dir: dir,
             state,
             stop: Some(tx),
@@ -165,6 +188,20 @@ impl TestServer {
             drop_pg_database(&admin, &url).await;
         }
     }
+}
+
+/// A client that sends `X-API-Key: key` and does not follow redirects.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_str(key).expect("key is a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// Path of the `vigil` binary under test.
@@ -197,6 +234,8 @@ pub struct ChildServer {
     pub child: Child,
     pub port: u16,
     pub log: PathBuf,
+    /// An admin API key created (with `vigil apikey create`) before the server started.
+    pub api_key: String,
 }
 
 impl ChildServer {
@@ -207,6 +246,32 @@ impl ChildServer {
 
     /// Like [`ChildServer::start`] with a prepared command (extra environment).
     pub fn start_cmd(mut cmd: Command, data_dir: &Path) -> ChildServer {
+        // Same environment as the server, so the key lands in the same database.
+        let mut create = vigil();
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                create.env(k, v);
+            }
+        }
+        let out = create
+            .args([
+                "apikey",
+                "create",
+                "--name",
+                "test admin",
+                "--role",
+                "admin",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .output()
+            .expect("run vigil apikey create");
+        assert!(
+            out.status.success(),
+            "vigil apikey create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let api_key = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
@@ -222,7 +287,12 @@ impl ChildServer {
             .stderr(log_file)
             .spawn()
             .expect("spawn vigil serve");
-        let server = ChildServer { child, port, log };
+        let server = ChildServer {
+            child,
+            port,
+            log,
+            api_key,
+        };
         server.wait_healthy();
         server
     }
@@ -244,6 +314,11 @@ impl ChildServer {
     /// `http://127.0.0.1:port` + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// A client sending this server's admin API key.
+    pub fn client(&self) -> reqwest::Client {
+        client_with_key(&self.api_key)
     }
 
     /// SIGKILL, no chance to clean up.
@@ -344,13 +419,13 @@ pub type Acked = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Strin
 /// acknowledged with 201; `seed` numbers the images across writers.
 pub fn spawn_upload_writer(
     base: String,
+    client: reqwest::Client,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     acked: Acked,
     seed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     use std::sync::atomic::Ordering;
     tokio::spawn(async move {
-        let client = reqwest::Client::new();
         while !stop.load(Ordering::Relaxed) {
             let bytes = png(seed.fetch_add(1, Ordering::Relaxed));
             match client
@@ -382,6 +457,7 @@ pub fn spawn_upload_writer(
 /// would race the server closing the connection).
 pub async fn post_declaring_length(
     addr: SocketAddr,
+    api_key: &str,
     path: &str,
     content_type: &str,
     len: usize,
@@ -389,7 +465,7 @@ pub async fn post_declaring_length(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {api_key}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
     );
     stream
         .write_all(head.as_bytes())

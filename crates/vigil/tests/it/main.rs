@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod crash;
 mod harness;
+mod identity;
 mod s3;
 mod tls;
 mod vision_api;
