@@ -44,7 +44,9 @@ pub use tls::install_crypto_provider;
 
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
-use routes::{analyze, apikeys, assets, audit, auth as auth_routes, docs, health, uploads, users};
+use routes::{
+    analyze, apikeys, assets, audit, auth as auth_routes, console, docs, health, uploads, users,
+};
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
 #[derive(OpenApi)]
@@ -150,8 +152,18 @@ pub fn router(state: AppState) -> Router {
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
     let openapi = Arc::new(openapi);
 
+    let console = Router::new()
+        .route("/", get(console::home))
+        .route("/login", get(console::login))
+        .route("/setup", get(console::setup))
+        .route("/reset", get(console::reset))
+        .route("/account", get(console::account))
+        .route("/admin/users", get(console::admin_users))
+        .route("/admin/apikeys", get(console::admin_apikeys))
+        .route("/admin/audit", get(console::admin_audit))
+        .with_state(state.clone());
     let pages = Router::new()
-        .route("/", get(assets::index))
+        .merge(console)
         .route("/assets/{*path}", get(assets::asset))
         .route("/api/v1/docs", get(docs::page))
         .route(

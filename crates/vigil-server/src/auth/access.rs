@@ -22,21 +22,30 @@ pub enum Access {
     Page(Role),
     /// A console page anyone may open (login, first-admin setup, password reset).
     PublicPage,
+    /// The console page of one's own account: any signed-in person, also before a
+    /// required TOTP enrolment (pages redirect there to enrol, so it must not redirect).
+    AccountPage,
 }
 
 impl Access {
     /// Whether this is a console page (HTML) rather than an API route.
     pub fn is_page(self) -> bool {
-        matches!(self, Access::Page(_) | Access::PublicPage)
+        matches!(
+            self,
+            Access::Page(_) | Access::PublicPage | Access::AccountPage
+        )
     }
 
     /// Whether a session that must still enrol TOTP may use this route.
     pub fn allowed_before_totp_enrolment(self) -> bool {
-        matches!(self, Access::Public | Access::PublicPage | Access::Account)
+        matches!(
+            self,
+            Access::Public | Access::PublicPage | Access::Account | Access::AccountPage
+        )
     }
 }
 
-use Access::{Account, Page, Public, PublicPage};
+use Access::{Account, AccountPage, Page, Public, PublicPage};
 const VIEWER: Access = Access::Role(Role::Viewer);
 const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
@@ -95,6 +104,10 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/login", PublicPage),
     ("GET", "/setup", PublicPage),
     ("GET", "/reset", PublicPage),
+    ("GET", "/account", AccountPage),
+    ("GET", "/admin/users", Page(Role::Admin)),
+    ("GET", "/admin/apikeys", Page(Role::Admin)),
+    ("GET", "/admin/audit", Page(Role::Admin)),
 ];
 
 /// The rule for `method` on the route template `path`, if there is one.

@@ -65,8 +65,3 @@ pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     }
     serve(&path, &headers)
 }
-
-/// `GET /`: the landing page.
-pub async fn index(headers: HeaderMap) -> Response {
-    serve("pages/index.html", &headers)
-}

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod docs;
 pub mod health;
 pub mod uploads;

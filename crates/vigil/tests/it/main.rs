@@ -7,6 +7,7 @@
 mod api;
 mod audit;
 mod backup;
+mod browser;
 mod cli;
 mod crash;
 mod harness;

@@ -1,0 +1,780 @@
+//! The web console's pages: server-rendered HTML (askama templates in `templates/`,
+//! compiled into the binary and escaped automatically) with small ES modules from
+//! `assets/js/` for the actions.
+//!
+//! Lists (users, API keys, one's sessions) are read straight from `vigil-auth` while
+//! rendering, so a page shows its data without JavaScript; every change goes through the
+//! JSON API from `console.js`, which sends the CSRF token rendered into
+//! `<meta name="csrf-token">`. Access is decided by the auth middleware from the rule
+//! table ([`crate::auth::access::RULES`]); handlers check the principal again only so a
+//! missing rule or layer fails closed instead of rendering a page for nobody.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Deserialize;
+use vigil_auth::{apikeys, sessions, tokens, users, Principal, PrincipalKind, Role};
+use vigil_store::now_ms;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// Which console page is showing (marks the current nav link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    /// `/`
+    Home,
+    /// `/account`
+    Account,
+    /// `/admin/users`
+    Users,
+    /// `/admin/apikeys`
+    ApiKeys,
+    /// `/admin/audit`
+    Audit,
+    /// Login, setup and reset pages (no nav).
+    None,
+}
+
+/// A link in the shared navigation.
+#[derive(Debug, Clone)]
+pub struct NavLink {
+    /// Target path.
+    pub href: &'static str,
+    /// Link text.
+    pub label: &'static str,
+    /// One line on the home page.
+    pub description: &'static str,
+    /// Whether this is the page showing.
+    pub current: bool,
+}
+
+/// Every console page with the role it needs; the nav shows only those the role may open.
+/// Keep in step with the page rows of `RULES`.
+const PAGES: &[(Nav, &str, &str, &str, Role)] = &[
+    (
+        Nav::Home,
+        "/",
+        "Home",
+        "who you are and where to go",
+        Role::Viewer,
+    ),
+    (
+        Nav::Account,
+        "/account",
+        "Account",
+        "your password, two-factor sign-in and sessions",
+        Role::Viewer,
+    ),
+    (
+        Nav::Users,
+        "/admin/users",
+        "Users",
+        "add people, change roles, reset passwords",
+        Role::Admin,
+    ),
+    (
+        Nav::ApiKeys,
+        "/admin/apikeys",
+        "API keys",
+        "keys for applications and cameras",
+        Role::Admin,
+    ),
+    (
+        Nav::Audit,
+        "/admin/audit",
+        "Audit log",
+        "who did what, and when",
+        Role::Admin,
+    ),
+];
+
+/// The signed-in person shown in the header.
+#[derive(Debug, Clone)]
+pub struct Me {
+    /// Username.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// What the shared layout needs: title, nav, who is signed in, the CSRF token.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// Page title (also the `<h1>`).
+    pub title: &'static str,
+    /// The page showing.
+    pub current: Nav,
+    /// The signed-in person, if any.
+    pub me: Option<Me>,
+    csrf: Option<String>,
+}
+
+impl Chrome {
+    /// Layout for a public page (nobody shown, no nav).
+    pub fn public(title: &'static str) -> Chrome {
+        Chrome {
+            title,
+            current: Nav::None,
+            me: None,
+            csrf: None,
+        }
+    }
+
+    /// Layout for a signed-in person's page.
+    pub fn for_person(title: &'static str, current: Nav, p: &Principal) -> Chrome {
+        let csrf = match &p.kind {
+            PrincipalKind::Session { csrf_token, .. } => Some(csrf_token.clone()),
+            PrincipalKind::ApiKey => None,
+        };
+        Chrome {
+            title,
+            current,
+            me: Some(Me {
+                name: p.name.clone(),
+                role: p.role,
+            }),
+            csrf,
+        }
+    }
+
+    /// The CSRF token for the `<meta>` tag.
+    pub fn csrf_token(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+
+    /// The nav links this person's role may open.
+    pub fn links(&self) -> Vec<NavLink> {
+        let Some(me) = &self.me else {
+            return Vec::new();
+        };
+        PAGES
+            .iter()
+            .filter(|(_, _, _, _, min)| me.role >= *min)
+            .map(|&(nav, href, label, description, _)| NavLink {
+                href,
+                label,
+                description,
+                current: nav == self.current,
+            })
+            .collect()
+    }
+}
+
+/// A `<select>` option.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// Submitted value (also shown).
+    pub value: String,
+    /// Pre-selected.
+    pub selected: bool,
+}
+
+fn role_choices(selected: Role) -> Vec<Choice> {
+    Role::ALL
+        .iter()
+        .map(|r| Choice {
+            value: r.as_str().to_string(),
+            selected: *r == selected,
+        })
+        .collect()
+}
+
+/// A time for display: ISO 8601 for `<time datetime>` and a short UTC text.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    /// `2025-03-01T12:30:05Z`
+    pub iso: String,
+    /// `2025-03-01 12:30 UTC`
+    pub text: String,
+}
+
+impl Stamp {
+    /// From Unix milliseconds.
+    pub fn from_ms(ms: i64) -> Stamp {
+        let secs = ms.div_euclid(1000);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+        Stamp {
+            iso: format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
+            text: format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC"),
+        }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm); avoids a date-time dependency for one display format.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Where to go after signing in: `next` when it is a path on this site, else `/`.
+/// Refuses `//host`, `/\host` (browsers treat both as another origin), schemes and
+/// control characters, so the login page cannot be used as an open redirect.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 2048
+                && !n.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// Renders a template as an uncacheable HTML page (pages carry the CSRF token).
+fn page(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            ApiError::internal(anyhow::Error::new(e).context("rendering a page")).into_response()
+        }
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// The signed-in person with at least `min`, or the response to send instead. The
+/// middleware has already decided; this only keeps a page from rendering if it did not run.
+fn person(
+    principal: Option<Extension<Principal>>,
+    min: Role,
+    uri: &Uri,
+) -> Result<Principal, Response> {
+    let Some(Extension(p)) = principal else {
+        let here = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let mut to = String::from("/login?next=");
+        for b in here.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                    to.push(b as char)
+                }
+                _ => to.push_str(&format!("%{b:02X}")),
+            }
+        }
+        return Err(see_other(&to));
+    };
+    if !p.is_user() || p.role < min {
+        return Err(
+            ApiError::new(ErrorCode::Forbidden, "this page is not for you").into_response(),
+        );
+    }
+    Ok(p)
+}
+
+fn internal(e: vigil_auth::AuthError, doing: &'static str) -> Response {
+    ApiError::internal(anyhow::Error::new(e).context(doing)).into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Home
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    metrics_link: bool,
+}
+
+/// `GET /`: the console home: who you are, the pages your role may open, the server.
+pub async fn home(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    uri: Uri,
+) -> Response {
+    let p = match person(principal, Role::Viewer, &uri) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    page(&HomePage {
+        chrome: Chrome::for_person("Console", Nav::Home, &p),
+        // With a separate metrics listener, /metrics is not on this address.
+        metrics_link: state.settings.server.metrics_listen.is_none(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Login, first-admin setup, password reset
+
+/// Query of `/login`.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    welcome: Option<String>,
+    reset: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    next: String,
+    notice: Option<&'static str>,
+}
+
+/// `GET /login`: the sign-in form; someone already signed in goes straight on.
+pub async fn login(
+    principal: Option<Extension<Principal>>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    if principal.is_some_and(|Extension(p)| p.is_user()) {
+        return see_other(&next);
+    }
+    let notice = if q.welcome.is_some() {
+        Some("The administrator account is ready: sign in with it.")
+    } else if q.reset.is_some() {
+        Some("Your password is set: sign in with it.")
+    } else {
+        None
+    };
+    page(&LoginPage {
+        chrome: Chrome::public("Sign in"),
+        next,
+        notice,
+    })
+}
+
+/// Query of `/setup` and `/reset`.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    chrome: Chrome,
+    already_set_up: bool,
+    token: String,
+    min_password: usize,
+}
+
+/// `GET /setup?token=…`: create the first administrator with the bootstrap token.
+pub async fn setup(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let already_set_up = match users::count(&state.db).await {
+        Ok(n) => n > 0,
+        Err(e) => return internal(e, "counting users"),
+    };
+    page(&SetupPage {
+        chrome: Chrome::public("Set up Vigil"),
+        already_set_up,
+        token: q.token.unwrap_or_default(),
+        min_password: state.settings.auth.min_password_length,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    chrome: Chrome,
+    valid: bool,
+    token: String,
+    min_password: usize,
+}
+
+/// `GET /reset?token=…`: set a new password with an admin-issued link.
+pub async fn reset(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    // Checked without using it, so an expired link says so before anyone types.
+    let valid = match tokens::peek(&state.db, tokens::Purpose::Reset, &token).await {
+        Ok(v) => v.is_some(),
+        Err(e) => return internal(e, "checking a reset token"),
+    };
+    page(&ResetPage {
+        chrome: Chrome::public("Choose a new password"),
+        valid,
+        token,
+        min_password: state.settings.auth.min_password_length,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Account
+
+/// One of the person's sessions as shown on the account page.
+#[derive(Debug)]
+struct SessionRow {
+    id: String,
+    current: bool,
+    ip: String,
+    user_agent: String,
+    created_at: Stamp,
+    last_seen_at: Stamp,
+    expires_at: Stamp,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    must_enroll_totp: bool,
+    totp_enabled: bool,
+    min_password: usize,
+    sessions: Vec<SessionRow>,
+}
+
+/// `GET /account`: change password, enrol or turn off TOTP, see and end one's sessions.
+pub async fn account(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    uri: Uri,
+) -> Response {
+    let p = match person(principal, Role::Viewer, &uri) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (current, must_enroll_totp) = match &p.kind {
+        PrincipalKind::Session {
+            session_id,
+            must_enroll_totp,
+            ..
+        } => (session_id.as_str(), *must_enroll_totp),
+        PrincipalKind::ApiKey => ("", false),
+    };
+    let totp_enabled = match users::get(&state.db, &p.id).await {
+        Ok(Some(u)) => u.totp_enabled,
+        // Deleted between the middleware's check and now: treat as signed out.
+        Ok(None) => return see_other("/login"),
+        Err(e) => return internal(e, "reading the signed-in user"),
+    };
+    let list = match sessions::list(&state.db, &p.id).await {
+        Ok(l) => l,
+        Err(e) => return internal(e, "listing sessions"),
+    };
+    let sessions = list
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.id == current,
+            ip: s.ip.unwrap_or_else(|| "unknown".into()),
+            user_agent: s
+                .user_agent
+                .map(|ua| shorten(&ua, 80))
+                .unwrap_or_else(|| "unknown browser".into()),
+            created_at: Stamp::from_ms(s.created_at),
+            last_seen_at: Stamp::from_ms(s.last_seen_at),
+            expires_at: Stamp::from_ms(s.expires_at),
+            id: s.id,
+        })
+        .collect();
+    page(&AccountPage {
+        chrome: Chrome::for_person("Your account", Nav::Account, &p),
+        must_enroll_totp,
+        totp_enabled,
+        min_password: state.settings.auth.min_password_length,
+        sessions,
+    })
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin: users
+
+#[derive(Debug)]
+struct UserRow {
+    id: String,
+    username: String,
+    is_self: bool,
+    role_choices: Vec<Choice>,
+    disabled: bool,
+    totp_enabled: bool,
+    created_at: Stamp,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    min_password: usize,
+    new_role_choices: Vec<Choice>,
+    users: Vec<UserRow>,
+}
+
+/// `GET /admin/users`: list, add, change role, disable, reset link, sign out, delete.
+pub async fn admin_users(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    uri: Uri,
+) -> Response {
+    let p = match person(principal, Role::Admin, &uri) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let list = match users::list(&state.db).await {
+        Ok(l) => l,
+        Err(e) => return internal(e, "listing users"),
+    };
+    let users = list
+        .into_iter()
+        .map(|u| UserRow {
+            is_self: u.id == p.id,
+            role_choices: role_choices(u.role),
+            disabled: u.disabled,
+            totp_enabled: u.totp_enabled,
+            created_at: Stamp::from_ms(u.created_at),
+            username: u.username,
+            id: u.id,
+        })
+        .collect();
+    page(&UsersPage {
+        chrome: Chrome::for_person("Users", Nav::Users, &p),
+        min_password: state.settings.auth.min_password_length,
+        new_role_choices: role_choices(Role::Viewer),
+        users,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin: API keys
+
+#[derive(Debug)]
+struct KeyRow {
+    id: String,
+    name: String,
+    prefix: String,
+    role: Role,
+    created_at: Stamp,
+    expires_at: Option<Stamp>,
+    last_used_at: Option<Stamp>,
+    active: bool,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin_apikeys.html")]
+struct KeysPage {
+    chrome: Chrome,
+    new_role_choices: Vec<Choice>,
+    keys: Vec<KeyRow>,
+}
+
+/// `GET /admin/apikeys`: list, create (the key is shown once), revoke.
+pub async fn admin_apikeys(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    uri: Uri,
+) -> Response {
+    let p = match person(principal, Role::Admin, &uri) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let list = match apikeys::list(&state.db).await {
+        Ok(l) => l,
+        Err(e) => return internal(e, "listing API keys"),
+    };
+    let now = now_ms();
+    let keys = list
+        .into_iter()
+        .map(|k| {
+            let active = k.is_active(now);
+            let status = if k.revoked_at.is_some() {
+                "revoked"
+            } else if active {
+                "active"
+            } else {
+                "expired"
+            };
+            KeyRow {
+                active,
+                status,
+                role: k.role,
+                created_at: Stamp::from_ms(k.created_at),
+                expires_at: k.expires_at.map(Stamp::from_ms),
+                last_used_at: k.last_used_at.map(Stamp::from_ms),
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+            }
+        })
+        .collect();
+    page(&KeysPage {
+        chrome: Chrome::for_person("API keys", Nav::ApiKeys, &p),
+        new_role_choices: role_choices(Role::Viewer),
+        keys,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin: audit log
+
+/// Query of `/admin/audit`: the filter form's fields, echoed back into the form. The
+/// table itself is fetched by `audit.js` from `/api/v1/audit` with the same filters.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    action: Option<String>,
+    actor: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+}
+
+/// The filter as shown in the form.
+#[derive(Debug, Default)]
+struct AuditFilter {
+    action: String,
+    actor: String,
+    since: String,
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    filter: AuditFilter,
+    outcome_choices: Vec<Choice>,
+    limit_choices: Vec<Choice>,
+}
+
+/// `GET /admin/audit`: filter form, table, paging and CSV export.
+pub async fn admin_audit(
+    principal: Option<Extension<Principal>>,
+    uri: Uri,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let p = match person(principal, Role::Admin, &uri) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let outcome = q.outcome.unwrap_or_default();
+    let limit = q.limit.and_then(|l| l.parse::<u32>().ok()).unwrap_or(50);
+    page(&AuditPage {
+        chrome: Chrome::for_person("Audit log", Nav::Audit, &p),
+        filter: AuditFilter {
+            action: q.action.unwrap_or_default(),
+            actor: q.actor.unwrap_or_default(),
+            since: q.since.unwrap_or_default(),
+            until: q.until.unwrap_or_default(),
+        },
+        outcome_choices: ["", "success", "failure"]
+            .iter()
+            .map(|o| Choice {
+                value: (*o).to_string(),
+                selected: *o == outcome,
+            })
+            .collect(),
+        limit_choices: [25u32, 50, 100, 200]
+            .iter()
+            .map(|n| Choice {
+                value: n.to_string(),
+                selected: *n == limit,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_kept_only_when_it_stays_on_this_site() {
+        for (given, expected) in [
+            (None, "/"),
+            (Some("/account"), "/account"),
+            (Some("/admin/users?x=1"), "/admin/users?x=1"),
+            (Some("//evil.example/"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("https://evil.example/"), "/"),
+            (Some("javascript:alert(1)"), "/"),
+            (Some("/a\nb"), "/"),
+            (Some(""), "/"),
+        ] {
+            assert_eq!(safe_next(given), expected, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn stamps_are_utc_calendar_dates() {
+        let s = Stamp::from_ms(0);
+        assert_eq!(s.iso, "1970-01-01T00:00:00Z");
+        let s = Stamp::from_ms(1_709_294_405_000); // 2024-03-01T12:00:05Z (leap year)
+        assert_eq!(s.iso, "2024-03-01T12:00:05Z");
+        assert_eq!(s.text, "2024-03-01 12:00 UTC");
+        assert_eq!(Stamp::from_ms(951_782_400_000).iso, "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn nav_shows_only_pages_the_role_may_open() {
+        let chrome = |role| Chrome {
+            title: "t",
+            current: Nav::Home,
+            me: Some(Me {
+                name: "x".into(),
+                role,
+            }),
+            csrf: None,
+        };
+        let hrefs = |role| {
+            chrome(role)
+                .links()
+                .iter()
+                .map(|l| l.href)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hrefs(Role::Viewer), ["/", "/account"]);
+        assert_eq!(hrefs(Role::Operator), ["/", "/account"]);
+        assert_eq!(
+            hrefs(Role::Admin),
+            [
+                "/",
+                "/account",
+                "/admin/users",
+                "/admin/apikeys",
+                "/admin/audit"
+            ]
+        );
+        assert!(Chrome::public("t").links().is_empty());
+    }
+
+    #[test]
+    fn pages_escape_user_text() {
+        let html = LoginPage {
+            chrome: Chrome::public("Sign in"),
+            next: "/\"><script>x</script>".into(),
+            notice: None,
+        }
+        .render()
+        .expect("renders");
+        assert!(!html.contains("<script>x"), "{html}");
+    }
+}

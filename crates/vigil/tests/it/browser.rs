@@ -1,0 +1,470 @@
+//! The web console in a real browser: Debian's headless Chromium driven through
+//! chromedriver (WebDriver, via `fantoccini`) against a real server on a random port.
+//!
+//! Each test starts its own chromedriver on a free port with a fresh profile. Without
+//! `chromium` and `chromedriver` on PATH the tests say `note: … skipped`; in CI
+//! (`CI=true`) that is a failure. Every page visited is also checked for Content Security
+//! Policy violations, read from the browser's console log (`goog:loggingPrefs`).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use vigil_auth::Role;
+
+use crate::harness::{free_port, in_ci, Db, TestServer};
+
+const ADMIN: &str = "ada";
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A program on PATH, if there is one.
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A headless Chromium session; chromedriver is killed on drop.
+struct Browser {
+    client: Client,
+    driver: Child,
+    driver_port: u16,
+    session_id: String,
+    /// Kept so the profile directory lives as long as the browser.
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium, or `None` (with a note) when they are
+    /// not installed outside CI.
+    async fn start() -> Option<Browser> {
+        let (Some(chromium), Some(chromedriver)) = (on_path("chromium"), on_path("chromedriver"))
+        else {
+            assert!(
+                !in_ci(),
+                "CI must have chromium and chromedriver (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("note: browser test skipped (apt-get install chromium chromium-driver)");
+            return None;
+        };
+        let driver_port = free_port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", driver_port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" },
+            "goog:chromeOptions": {
+                "binary": chromium,
+                // The network is closed: without these Chromium keeps trying to reach
+                // Google's services, and nothing may be downloaded during a test.
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!("capabilities are an object")
+        };
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps);
+        let client = builder
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("WebDriver session with headless Chromium");
+        let session_id = client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        Some(Browser {
+            client,
+            driver,
+            driver_port,
+            session_id,
+            _profile: profile,
+        })
+    }
+
+    /// Opens `url` and waits for the page's `<main>`.
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("main"))
+            .await
+            .expect("page has a <main>");
+    }
+
+    /// The path of the current page.
+    async fn path(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .expect("current url")
+            .path()
+            .to_string()
+    }
+
+    /// Waits until the current path is `path`.
+    async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let now = self.path().await;
+            if now == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected to arrive at {path}, still at {now}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The element's text once it is non-empty.
+    async fn wait_for_text(&self, css: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                let text = el.text().await.unwrap_or_default();
+                if !text.trim().is_empty() {
+                    return text;
+                }
+            }
+            assert!(Instant::now() < deadline, "{css} never got any text");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(text)
+            .await
+            .expect("type");
+    }
+
+    /// The id of the focused element.
+    async fn focused_id(&self) -> String {
+        let el = self.client.active_element().await.expect("active element");
+        el.attr("id").await.expect("id").unwrap_or_default()
+    }
+
+    /// Presses Tab on the focused element.
+    async fn tab(&self) {
+        let el = self.client.active_element().await.expect("active element");
+        el.send_keys("\u{E004}").await.expect("Tab");
+    }
+
+    /// Browser console entries since the last call (chromedriver's log endpoint, which
+    /// WebDriver proper does not have and fantoccini therefore does not wrap).
+    async fn console_log(&self) -> Vec<String> {
+        let url = format!(
+            "http://127.0.0.1:{}/session/{}/se/log",
+            self.driver_port, self.session_id
+        );
+        let resp: Value = reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .expect("read the browser log")
+            .json()
+            .await
+            .expect("log is JSON");
+        resp["value"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|e| format!("{} {}", e["level"], e["message"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fails when the page logged a Content Security Policy violation (an inline script,
+    /// style or handler the policy blocked) since the last check.
+    async fn assert_no_csp_violations(&self, page: &str) {
+        let violations: Vec<String> = self
+            .console_log()
+            .await
+            .into_iter()
+            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+            .collect();
+        assert!(
+            violations.is_empty(),
+            "CSP violations on {page}: {violations:#?}"
+        );
+    }
+}
+
+/// A server with one admin, made through the library as `vigil user add` would.
+async fn server_with_admin() -> TestServer {
+    let server = TestServer::start(Db::Sqlite).await;
+    vigil_auth::users::create(
+        &server.state.db,
+        &server.state.identity.passwords,
+        ADMIN,
+        ADMIN_PASSWORD,
+        Role::Admin,
+    )
+    .await
+    .expect("create admin");
+    server
+}
+
+/// Signs in through the login page: types the credentials and presses Enter.
+async fn sign_in(b: &Browser, server: &TestServer, next: Option<&str>) {
+    let url = match next {
+        Some(n) => server.url(&format!("/login?next={n}")),
+        None => server.url("/login"),
+    };
+    b.open(&url).await;
+    b.type_into("#username", ADMIN).await;
+    b.type_into("#password", &format!("{ADMIN_PASSWORD}\u{E007}"))
+        .await;
+}
+
+#[tokio::test]
+async fn login_page_signs_in_shows_console_and_logout_kills_the_cookie() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = server_with_admin().await;
+
+    b.open(&server.url("/login")).await;
+    b.assert_no_csp_violations("/login").await;
+
+    // Keyboard: the form is focused first, then Tab walks username → password → button.
+    assert_eq!(
+        b.focused_id().await,
+        "username",
+        "login starts in the username field"
+    );
+    b.tab().await;
+    assert_eq!(b.focused_id().await, "password");
+    b.tab().await;
+    assert_eq!(
+        b.focused_id().await,
+        "sign-in",
+        "the hidden TOTP field is skipped"
+    );
+
+    // A wrong password is announced in the form's live region, without leaving the page.
+    b.type_into("#username", ADMIN).await;
+    b.type_into("#password", "wrong password\u{E007}").await;
+    let error = b.wait_for_text("#login-form [data-status].error").await;
+    assert!(!error.is_empty());
+    assert_eq!(b.path().await, "/login");
+
+    sign_in(&b, &server, None).await;
+    b.wait_for_path("/").await;
+    let welcome = b.wait_for_text("#welcome").await;
+    assert!(
+        welcome.contains(ADMIN),
+        "home shows who is signed in: {welcome}"
+    );
+    let who = b.wait_for_text("#whoami-name").await;
+    assert_eq!(who, ADMIN);
+    b.assert_no_csp_violations("/").await;
+
+    // The session cookie is HttpOnly (page scripts cannot read it), but WebDriver can.
+    let cookie = b
+        .client
+        .get_named_cookie("vigil_session")
+        .await
+        .expect("session cookie after sign-in");
+    assert_eq!(cookie.http_only(), Some(true));
+    let cookie_header = format!("vigil_session={}", cookie.value());
+    let me = server
+        .client
+        .get(server.url("/api/v1/auth/me"))
+        .header("Cookie", &cookie_header)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200, "the browser's cookie works before logout");
+
+    // Sign out with the header button: back at the login page.
+    b.client
+        .find(Locator::Id("sign-out"))
+        .await
+        .expect("sign-out button")
+        .click()
+        .await
+        .expect("click");
+    b.wait_for_path("/login").await;
+    b.assert_no_csp_violations("sign-out").await;
+
+    // The old cookie is dead on the server, not just forgotten by the browser.
+    let me = server
+        .client
+        .get(server.url("/api/v1/auth/me"))
+        .header("Cookie", &cookie_header)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(
+        me.status(),
+        401,
+        "the old cookie must not work after logout"
+    );
+    let body: Value = me.json().await.expect("error body");
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    drop(b);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn anonymous_visit_to_account_goes_to_login_and_back_after_sign_in() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = server_with_admin().await;
+
+    b.open(&server.url("/account")).await;
+    assert_eq!(b.path().await, "/login");
+    let url = b.client.current_url().await.expect("url");
+    assert_eq!(
+        url.query_pairs()
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned()),
+        Some("/account".to_string())
+    );
+
+    // After signing in, the login page sends us where we were going.
+    b.type_into("#username", ADMIN).await;
+    b.type_into("#password", &format!("{ADMIN_PASSWORD}\u{E007}"))
+        .await;
+    b.wait_for_path("/account").await;
+    b.client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("password-form"))
+        .await
+        .expect("account page");
+    b.assert_no_csp_violations("/account").await;
+
+    // An off-site `next` is ignored.
+    let second = Browser::start().await.expect("second browser");
+    sign_in(&second, &server, Some("//evil.example/")).await;
+    second.wait_for_path("/").await;
+    assert_eq!(
+        second.client.current_url().await.expect("url").host_str(),
+        Some("127.0.0.1")
+    );
+
+    drop(second);
+    drop(b);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn admin_creates_an_api_key_and_sees_it_only_once() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = server_with_admin().await;
+    sign_in(&b, &server, Some("/admin/apikeys")).await;
+    b.wait_for_path("/admin/apikeys").await;
+    b.assert_no_csp_violations("/admin/apikeys").await;
+
+    b.type_into("#key-name", "door camera").await;
+    b.client
+        .find(Locator::Id("key-role"))
+        .await
+        .expect("role")
+        .select_by_value("operator")
+        .await
+        .expect("select");
+    b.type_into("#key-days", "30\u{E007}").await;
+
+    // The new key appears once, selected for copying, and it works.
+    let deadline = Instant::now() + WAIT;
+    let key = loop {
+        let value = b
+            .client
+            .find(Locator::Id("new-key-value"))
+            .await
+            .expect("key box")
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default();
+        if !value.is_empty() {
+            break value;
+        }
+        assert!(Instant::now() < deadline, "no key shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(key.starts_with("vgl_"), "{key}");
+    let me: Value = server
+        .client
+        .get(server.url("/api/v1/auth/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("me with the key")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["kind"], "apikey");
+    assert_eq!(me["role"], "operator");
+
+    // After "Done" the list has the key by name and prefix only.
+    b.client
+        .find(Locator::Css("#new-key button[data-action=reload]"))
+        .await
+        .expect("done button")
+        .click()
+        .await
+        .expect("click");
+    let row = b.wait_for_text("#apikeys tbody tr[data-key]").await;
+    assert!(row.contains("door camera"), "{row}");
+    let html = b.client.source().await.expect("source");
+    assert!(!html.contains(&key), "the key must not be shown again");
+    b.assert_no_csp_violations("/admin/apikeys after create")
+        .await;
+
+    // The other admin pages render under the CSP too.
+    for path in ["/admin/users", "/admin/audit", "/account", "/"] {
+        b.open(&server.url(path)).await;
+        assert_eq!(b.path().await, path);
+        b.assert_no_csp_violations(path).await;
+    }
+
+    drop(b);
+    server.stop().await;
+}
