@@ -145,6 +145,12 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .with_state(state.clone())
         .merge(pages)
+        // Route layers run only for matched routes, so the route template is known.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit::layer,
+        ))
+        // Auth (added after this line) runs before rate limiting.
         // A bare 404: the error envelope renders it with the method and path.
         .fallback(|| async { StatusCode::NOT_FOUND });
     with_global_layers(app, &state)
