@@ -184,8 +184,14 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .with_state(state.clone())
         .merge(pages)
-        // Every routed request passes the access layer (`auth::access::RULES`); unknown
-        // paths fall through to the 404 below without it.
+        // Route layers run only for matched routes, so the route template is known. The
+        // one added last runs first: access (`auth::access::RULES`) decides who is
+        // calling, then rate limiting charges that caller's budget. Unknown paths fall
+        // through to the 404 below without either.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit::layer,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware::layer,
