@@ -268,6 +268,9 @@ fn see_other(to: &str) -> Response {
 
 /// The signed-in person with at least `min`, or the response to send instead. The
 /// middleware has already decided; this only keeps a page from rendering if it did not run.
+// The refusal is a rare, short-lived value returned once per request: boxing it would
+// only add an allocation to the common path's type.
+#[allow(clippy::result_large_err)]
 fn person(
     principal: Option<Extension<Principal>>,
     min: Role,

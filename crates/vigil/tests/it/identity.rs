@@ -841,10 +841,10 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                     status == StatusCode::SEE_OTHER
                 }
                 (_, Who::Anonymous) => status == StatusCode::UNAUTHORIZED,
-                (Expect::PeopleOnly | Expect::Page(_), Who::Key(_)) => {
+                (Expect::PeopleOnly | Expect::Page(_) | Expect::AccountPage, Who::Key(_)) => {
                     status == StatusCode::FORBIDDEN
                 }
-                (Expect::PeopleOnly, Who::User(_)) => let_through(status),
+                (Expect::PeopleOnly | Expect::AccountPage, Who::User(_)) => let_through(status),
                 (Expect::AtLeast(min) | Expect::Page(min), Who::User(r) | Who::Key(r)) => {
                     if r >= min {
                         let_through(status)

@@ -12,12 +12,24 @@ use crate::harness::{redis_url, vigil, ChildServer, Db, TestServer};
 /// A limited route that exists today.
 const LIMITED: &str = "/api/v1/uploads";
 
-/// Makes `req` come from client `n`. The credential lives here only: today clients are
-/// told apart by address (the test server trusts loopback as a proxy, so
-/// `X-Forwarded-For` is believed); once the auth routes exist this is where an API key
-/// per client goes.
-fn as_client(req: RequestBuilder, n: u8) -> RequestBuilder {
-    req.header("x-forwarded-for", format!("198.51.100.{n}"))
+/// Makes `req` come from the client holding `key` (budgets are per API key).
+fn as_client(req: RequestBuilder, key: &str) -> RequestBuilder {
+    req.header("x-api-key", key)
+}
+
+/// A fresh viewer API key: one client.
+async fn client_key(server: &TestServer, n: u8) -> String {
+    let name = format!("client {n}");
+    let (key, _) = vigil_auth::apikeys::create(
+        &server.state.db,
+        &name,
+        vigil_auth::Role::Viewer,
+        None,
+        None,
+    )
+    .await
+    .expect("create a client key");
+    key
 }
 
 /// Waits, if needed, so that the next ~10 s lie inside one minute window: the tests
@@ -88,8 +100,9 @@ async fn limited_server(default: &[&str], routes: &[(&str, &str)]) -> TestServer
 #[tokio::test]
 async fn ratelimit_headers_count_down_then_a_json_429_with_retry_after() {
     let server = limited_server(&["3/minute"], &[]).await;
+    let (one, two) = (client_key(&server, 1).await, client_key(&server, 2).await);
     wait_for_fresh_minute().await;
-    let get = || as_client(server.client.get(server.url(LIMITED)), 1);
+    let get = || as_client(server.anon.get(server.url(LIMITED)), &one);
 
     for expected in [2, 1, 0] {
         let resp = get().send().await.expect("request");
@@ -100,7 +113,7 @@ async fn ratelimit_headers_count_down_then_a_json_429_with_retry_after() {
     assert_refused(get().send().await.expect("request")).await;
 
     // Another client has its own budget.
-    let other = as_client(server.client.get(server.url(LIMITED)), 2)
+    let other = as_client(server.anon.get(server.url(LIMITED)), &two)
         .send()
         .await
         .expect("request");
@@ -109,7 +122,7 @@ async fn ratelimit_headers_count_down_then_a_json_429_with_retry_after() {
 
     // Health, metrics and the API docs are not limited and carry no headers.
     for path in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
-        let resp = as_client(server.client.get(server.url(path)), 1)
+        let resp = as_client(server.anon.get(server.url(path)), &one)
             .send()
             .await
             .expect("request");
@@ -138,8 +151,9 @@ async fn ratelimit_headers_count_down_then_a_json_429_with_retry_after() {
 #[tokio::test]
 async fn ratelimit_a_configured_route_has_its_own_budget_on_top_of_the_default() {
     let server = limited_server(&["5/minute"], &[("GET /api/v1/uploads", "2/minute")]).await;
+    let one = client_key(&server, 1).await;
     wait_for_fresh_minute().await;
-    let send = |path: &str| as_client(server.client.get(server.url(path)), 1).send();
+    let send = |path: &str| as_client(server.anon.get(server.url(path)), &one).send();
 
     // The route's own budget is the tighter one, so the headers describe it.
     assert_eq!(counters(&send(LIMITED).await.expect("request")), (2, 1));
@@ -166,9 +180,11 @@ async fn ratelimit_two_processes_on_one_redis_enforce_one_shared_limit() {
     // A prefix of its own so reruns and parallel runs never share counters.
     let prefix = format!("vigil:test:{}:", rand::random::<u64>());
     let dir = tempfile::tempdir().expect("tempdir");
-    let start = |name: &str| {
-        let data = dir.path().join(name);
-        std::fs::create_dir_all(&data).expect("mkdir");
+    // Both processes share one database (SQLite in WAL mode allows that), so the API
+    // key made for the first is known to the second: one caller, one budget.
+    let data = dir.path().join("shared");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let start = |_name: &str| {
         let mut cmd = vigil();
         cmd.env("VIGIL_REDIS_URL", &url)
             .env("VIGIL_RATE_LIMIT__ENABLED", "true")
@@ -193,7 +209,7 @@ async fn ratelimit_two_processes_on_one_redis_enforce_one_shared_limit() {
     wait_for_fresh_minute().await;
     let mut seen = Vec::new();
     for server in [&a, &b, &a, &b, &a] {
-        let resp = as_client(client.get(server.url(LIMITED)), 1)
+        let resp = as_client(client.get(server.url(LIMITED)), &a.api_key)
             .send()
             .await
             .expect("request");
@@ -202,7 +218,7 @@ async fn ratelimit_two_processes_on_one_redis_enforce_one_shared_limit() {
     }
     assert_eq!(seen, [(5, 4), (5, 3), (5, 2), (5, 1), (5, 0)]);
     for server in [&a, &b] {
-        let resp = as_client(client.get(server.url(LIMITED)), 1)
+        let resp = as_client(client.get(server.url(LIMITED)), &a.api_key)
             .send()
             .await
             .expect("request");
@@ -219,8 +235,9 @@ async fn ratelimit_with_redis_down_requests_are_served_unlimited_and_readyz_says
         s.redis_url = Some(vigil_config::Secret::new("redis://127.0.0.1:1"));
     })
     .await;
+    let one = client_key(&server, 1).await;
     for _ in 0..3 {
-        let resp = as_client(server.client.get(server.url(LIMITED)), 1)
+        let resp = as_client(server.anon.get(server.url(LIMITED)), &one)
             .send()
             .await
             .expect("request");
