@@ -308,7 +308,7 @@ async fn login_page_signs_in_shows_console_and_logout_kills_the_cookie() {
     assert_eq!(cookie.http_only(), Some(true));
     let cookie_header = format!("vigil_session={}", cookie.value());
     let me = server
-        .client
+        .anon
         .get(server.url("/api/v1/auth/me"))
         .header("Cookie", &cookie_header)
         .send()
@@ -329,7 +329,7 @@ async fn login_page_signs_in_shows_console_and_logout_kills_the_cookie() {
 
     // The old cookie is dead on the server, not just forgotten by the browser.
     let me = server
-        .client
+        .anon
         .get(server.url("/api/v1/auth/me"))
         .header("Cookie", &cookie_header)
         .send()
@@ -431,7 +431,7 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
     };
     assert!(key.starts_with("vgl_"), "{key}");
     let me: Value = server
-        .client
+        .anon
         .get(server.url("/api/v1/auth/me"))
         .bearer_auth(&key)
         .send()
