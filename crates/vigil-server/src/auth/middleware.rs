@@ -148,12 +148,10 @@ fn authorize(
         (Access::Public | Access::PublicPage, _) => Ok(()),
         (Access::Page(_) | Access::AccountPage, None) => Err(Box::new(login_redirect(req))),
         (_, None) => Err(Box::new(unauthorized("sign in or send an API key"))),
-        (Access::Account | Access::AccountPage | Access::Page(_), Some(p)) if !p.is_user() => {
-            deny(
-                ErrorCode::Forbidden,
-                "this route is for signed-in people, not API keys",
-            )
-        }
+        (Access::Account | Access::AccountPage | Access::Page(_), Some(p)) if !p.is_user() => deny(
+            ErrorCode::Forbidden,
+            "this route is for signed-in people, not API keys",
+        ),
         (Access::Account | Access::AccountPage, Some(_)) => Ok(()),
         (Access::Role(min) | Access::Page(min), Some(p)) => {
             if must_enroll(p) && !rule.allowed_before_totp_enrolment() {

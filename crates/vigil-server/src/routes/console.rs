@@ -272,7 +272,7 @@ fn person(
     principal: Option<Extension<Principal>>,
     min: Role,
     uri: &Uri,
-) -> Result<Principal, Response> {
+) -> Result<Principal, Box<Response>> {
     let Some(Extension(p)) = principal else {
         let here = uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut to = String::from("/login?next=");
@@ -284,12 +284,12 @@ fn person(
                 _ => to.push_str(&format!("%{b:02X}")),
             }
         }
-        return Err(see_other(&to));
+        return Err(Box::new(see_other(&to)));
     };
     if !p.is_user() || p.role < min {
-        return Err(
+        return Err(Box::new(
             ApiError::new(ErrorCode::Forbidden, "this page is not for you").into_response(),
-        );
+        ));
     }
     Ok(p)
 }
@@ -316,7 +316,7 @@ pub async fn home(
 ) -> Response {
     let p = match person(principal, Role::Viewer, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     page(&HomePage {
         chrome: Chrome::for_person("Console", Nav::Home, &p),
@@ -410,7 +410,7 @@ pub async fn reset(State(state): State<AppState>, Query(q): Query<TokenQuery>) -
     let token = q.token.unwrap_or_default();
     // Checked without using it, so an expired link says so before anyone types.
     let valid = match tokens::peek(&state.db, tokens::Purpose::Reset, &token).await {
-        Ok(v) => v,
+        Ok(v) => v.is_some(),
         Err(e) => return internal(e, "checking a reset token"),
     };
     page(&ResetPage {
@@ -454,7 +454,7 @@ pub async fn account(
 ) -> Response {
     let p = match person(principal, Role::Viewer, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (current, must_enroll_totp) = match &p.kind {
         PrincipalKind::Session {
@@ -536,7 +536,7 @@ pub async fn admin_users(
 ) -> Response {
     let p = match person(principal, Role::Admin, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list = match users::list(&state.db).await {
         Ok(l) => l,
@@ -594,7 +594,7 @@ pub async fn admin_apikeys(
 ) -> Response {
     let p = match person(principal, Role::Admin, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list = match apikeys::list(&state.db).await {
         Ok(l) => l,
@@ -673,7 +673,7 @@ pub async fn admin_audit(
 ) -> Response {
     let p = match person(principal, Role::Admin, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let outcome = q.outcome.unwrap_or_default();
     let limit = q.limit.and_then(|l| l.parse::<u32>().ok()).unwrap_or(50);
