@@ -94,6 +94,7 @@ for engine in onnxruntime rten; do
         VIGIL_VISION__THREADS="$SERVER_THREADS" \
         VIGIL_VISION__WORKERS="$SERVER_WORKERS" \
         VIGIL_VISION__MODELS_DIR="$PWD/models" \
+        VIGIL_RATE_LIMIT__ENABLED=false \
         "$VIGIL" serve --listen "127.0.0.1:$port" >"$OUT/serve-$engine.log" 2>&1 &
     SERVER_PID=$!
     ready=

@@ -458,6 +458,9 @@ pub struct RateLimitSettings {
     /// Extra limits for single routes, keyed `"METHOD /path"` as in the API docs
     /// (for example `"POST /api/v1/analyze" = ["30/minute"]`).
     pub routes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Prefix of every rate-limit key in Redis (and in memory), so several Vigil
+    /// deployments, or test runs, can share one Redis without sharing budgets.
+    pub redis_prefix: String,
 }
 
 impl Default for RateLimitSettings {
@@ -468,6 +471,7 @@ impl Default for RateLimitSettings {
             login: vec!["10/minute".into()],
             recovery: vec!["5/hour".into()],
             routes: std::collections::BTreeMap::new(),
+            redis_prefix: "vigil:rl:".into(),
         }
     }
 }

@@ -257,6 +257,14 @@ impl Settings {
                 );
             }
         }
+        if limits.redis_prefix.is_empty() || limits.redis_prefix.contains(char::is_whitespace) {
+            // An empty prefix would let rate-limit keys collide with anything else in Redis.
+            fail(
+                "rate_limit.redis_prefix",
+                "VIGIL_RATE_LIMIT__REDIS_PREFIX",
+                "must be non-empty and without spaces (for example `vigil:rl:`)".to_string(),
+            );
+        }
         if let Some(url) = &self.redis_url {
             let url = url.expose();
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {

@@ -45,7 +45,7 @@ pub use tls::install_crypto_provider;
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
 use routes::{
-    analyze, apikeys, assets, auth as auth_routes, console, docs, health, uploads, users,
+    analyze, apikeys, assets, audit, auth as auth_routes, console, docs, health, uploads, users,
 };
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
@@ -59,6 +59,7 @@ use routes::{
         (name = "apikeys", description = "API keys for applications (admins)"),
         (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
         (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
+        (name = "audit", description = "The tamper-evident audit log: listing and CSV export (admins)"),
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
 )]
@@ -120,6 +121,8 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::list))
         .routes(routes!(uploads::get_one, uploads::update, uploads::delete))
         .routes(routes!(uploads::content))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export_csv))
         .layer(small);
     let media_routes = OpenApiRouter::new()
         .routes(routes!(uploads::create))
@@ -181,8 +184,14 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .with_state(state.clone())
         .merge(pages)
-        // Every routed request passes the access layer (`auth::access::RULES`); unknown
-        // paths fall through to the 404 below without it.
+        // Route layers run only for matched routes, so the route template is known. The
+        // one added last runs first: access (`auth::access::RULES`) decides who is
+        // calling, then rate limiting charges that caller's budget. Unknown paths fall
+        // through to the 404 below without either.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit::layer,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware::layer,

@@ -57,6 +57,14 @@ pub struct DetectionLabels {
     pub result: String,
 }
 
+/// Labels of a rate-limit refusal.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    /// The exceeded budget: `default`, `login`, `recovery` or `route:METHOD /path` (only
+    /// routes named in the configuration, so the label set stays small).
+    pub scope: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -94,6 +102,10 @@ pub struct Metrics {
     pub inference_running: Gauge,
     /// Requests refused because the inference queue was full.
     pub inference_rejected: Counter,
+    /// Requests refused with 429, by exceeded budget.
+    pub rate_limited: Family<ScopeLabels, Counter>,
+    /// Requests served without rate limiting because the limiter's store failed.
+    pub rate_limit_store_errors: Counter,
 }
 
 impl Metrics {
@@ -180,7 +192,21 @@ impl Metrics {
             "Requests refused because the inference queue was full",
             inference_rejected.clone(),
         );
+        let rate_limited = Family::<ScopeLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429, by exceeded budget",
+            rate_limited.clone(),
+        );
+        let rate_limit_store_errors = Counter::default();
+        registry.register(
+            "rate_limit_store_errors",
+            "Requests served without rate limiting because the rate-limit store failed",
+            rate_limit_store_errors.clone(),
+        );
         Metrics {
+            rate_limited,
+            rate_limit_store_errors,
             inference_latency,
             detections,
             inference_queue_depth,

@@ -64,6 +64,11 @@ impl Application {
             crate::auth::Identity::new(&settings, &db).context("setting up identity and access")?,
         );
 
+        let rate_limits = Arc::new(
+            crate::middleware::rate_limit::RateLimits::from_settings(&settings)
+                .context("setting up rate limiting")?,
+        );
+
         let vision = if settings.vision.enabled {
             let s = settings.clone();
             let service = tokio::task::spawn_blocking(move || crate::vision::load(&s))
@@ -105,6 +110,8 @@ impl Application {
             profile = settings.profile.as_str(),
             database = db.backend().as_str(),
             storage = %blobs.describe(),
+            rate_limits = %rate_limits.limiter.describe(),
+            rate_limits_enabled = rate_limits.enabled,
             "storage ready"
         );
         Ok(Application {
@@ -115,6 +122,7 @@ impl Application {
                 metrics: Arc::new(metrics),
                 vision,
                 identity,
+                rate_limits,
                 started: Instant::now(),
             },
             main,

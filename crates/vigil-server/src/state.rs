@@ -8,6 +8,7 @@ use vigil_store::{BlobStore, Database};
 
 use crate::auth::Identity;
 use crate::metrics::Metrics;
+use crate::middleware::rate_limit::RateLimits;
 use crate::vision::VisionService;
 
 /// Everything a handler may need; cheap to clone (all `Arc`s).
@@ -25,6 +26,8 @@ pub struct AppState {
     pub vision: Option<Arc<VisionService>>,
     /// Keys, password hashing, audit log and session settings.
     pub identity: std::sync::Arc<Identity>,
+    /// Rate-limit budgets and the store that counts them.
+    pub rate_limits: Arc<RateLimits>,
     /// When the process started serving.
     pub started: Instant,
 }

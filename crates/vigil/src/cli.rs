@@ -64,6 +64,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup archive after verifying it. Stop the server first.
     Restore(RestoreArgs),
+    /// Check stored data for tampering (the audit log's hash chain); exits 1 on a problem.
+    /// Needs the server's secret_key. Safe while a server runs.
+    Verify,
     /// TLS helpers.
     #[command(subcommand)]
     Tls(TlsCommand),

@@ -88,6 +88,9 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/apikeys", ADMIN),
     ("POST", "/api/v1/apikeys", ADMIN),
     ("DELETE", "/api/v1/apikeys/{id}", ADMIN),
+    // The audit log: admins only (it names every user and address).
+    ("GET", "/api/v1/audit", ADMIN),
+    ("GET", "/api/v1/audit/export.csv", ADMIN),
     // Uploads and analysis: viewers read, operators write.
     ("GET", "/api/v1/uploads", VIEWER),
     ("POST", "/api/v1/uploads", OPERATOR),

@@ -22,7 +22,7 @@ use crate::state::AppState;
     responses((status = 200, description = "Keys", body = [ApiKeyView])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ApiKeyView>>> {
     let all = apikeys::list(&state.db).await?;
-    Ok(Json(all.into_iter().map(ApiKeyView::from).collect()))
+    Ok(Json(all))
 }
 
 /// A new key.
@@ -93,10 +93,7 @@ pub async fn create(
     .await;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedApiKey {
-            key,
-            api_key: row.into(),
-        }),
+        Json(CreatedApiKey { key, api_key: row }),
     )
         .into_response())
 }
@@ -123,5 +120,5 @@ pub async fn revoke(
             .detail("name", key.name.clone()),
     )
     .await;
-    Ok(Json(key.into()))
+    Ok(Json(key))
 }

@@ -176,7 +176,7 @@ pub async fn login(
     .await;
     tracing::info!(user = %user.username, session = %session.id, "signed in");
     let body = LoginResponse {
-        user: user.into(),
+        user,
         csrf_token,
         expires_at: session.expires_at,
         must_enroll_totp,
@@ -590,7 +590,7 @@ pub async fn bootstrap(
             .detail("role", "admin"),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(UserView::from(user))).into_response())
+    Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
 /// Password reset with an admin-issued link.

@@ -59,6 +59,11 @@ pub struct Readiness {
     pub storage: Check,
     /// Vision engine and its models.
     pub vision: VisionReadiness,
+    /// The shared rate-limit store, when `redis_url` is set. Reported but not required:
+    /// while it is down requests are served without rate limits (fail open), so taking
+    /// every instance out of rotation would turn a limiter outage into an API outage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Check>,
 }
 
 /// The vision engine's state in `/readyz`.
@@ -127,6 +132,21 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             models: Vec::new(),
         },
     };
+    let redis = if state.rate_limits.limiter.backend() == "redis" {
+        let t = Instant::now();
+        let pong = state.rate_limits.limiter.ping().await;
+        Some(Check {
+            ok: pong.is_ok(),
+            detail: state.rate_limits.limiter.describe(),
+            latency_ms: t.elapsed().as_secs_f64() * 1000.0,
+            error: pong.as_ref().err().map(|e| {
+                tracing::warn!(error = %e, "readiness: redis check failed");
+                "redis does not answer; rate limits are not enforced".to_string()
+            }),
+        })
+    } else {
+        None
+    };
     let ready = database.ok && storage.ok && vision.ok;
     let status = if ready {
         StatusCode::OK
@@ -138,6 +158,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         database,
         storage,
         vision,
+        redis,
     };
     // A 503 here is the answer, not an error: the error envelope must keep this body.
     let mut response = (status, Json(body)).into_response();

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod apikeys;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod console;

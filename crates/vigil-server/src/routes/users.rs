@@ -25,7 +25,7 @@ use crate::state::AppState;
     responses((status = 200, description = "Users", body = [UserView])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<UserView>>> {
     let all = users::list(&state.db).await?;
-    Ok(Json(all.into_iter().map(UserView::from).collect()))
+    Ok(Json(all))
 }
 
 /// A new user.
@@ -68,7 +68,7 @@ pub async fn create(
             .detail("role", user.role.as_str()),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(UserView::from(user))).into_response())
+    Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<users::User> {
@@ -86,7 +86,7 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(find(&state, &id).await?.into()))
+    Ok(Json(find(&state, &id).await?))
 }
 
 /// Changes to a user.
@@ -132,7 +132,7 @@ pub async fn update(
         event,
     )
     .await;
-    Ok(Json(after.into()))
+    Ok(Json(after))
 }
 
 /// Delete a user (their sessions go too). The audit log keeps their name.

@@ -10,6 +10,7 @@ pub mod eval;
 mod serve;
 mod tls;
 pub mod users;
+mod verify;
 
 use anyhow::Context;
 use vigil_config::{Overrides, Settings};
@@ -48,6 +49,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(&overrides)?;
             let _guard = telemetry::init(&settings)?;
             backup::restore(&settings, &args).await
+        }
+        Command::Verify => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            verify::run(&settings).await
         }
         Command::Analyze(args) => vision_command(&overrides, move || analyze::run(args)).await,
         Command::Eval(args) => vision_command(&overrides, move || eval::run(args)).await,

@@ -21,18 +21,25 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// The PostgreSQL admin URL for tests, if configured.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("VIGIL_TEST_DATABASE_URL") {
+/// The URL of an external test service from `var`, if set; in CI it must be.
+fn service_url(var: &str, service: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(
-                !in_ci(),
-                "CI must set VIGIL_TEST_DATABASE_URL so the PostgreSQL tests run"
-            );
+            assert!(!in_ci(), "CI must set {var} so the {service} tests run");
             None
         }
     }
+}
+
+/// The PostgreSQL admin URL for tests, if configured.
+pub fn postgres_url() -> Option<String> {
+    service_url("VIGIL_TEST_DATABASE_URL", "PostgreSQL")
+}
+
+/// The Redis URL for tests (`VIGIL_TEST_REDIS_URL`), if configured.
+pub fn redis_url() -> Option<String> {
+    service_url("VIGIL_TEST_REDIS_URL", "Redis")
 }
 
 /// The databases to run a test against: SQLite always, PostgreSQL when configured.
@@ -275,6 +282,14 @@ impl ChildServer {
         let port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
+        // Crash and backup tests send hundreds of requests from one address; rate limits
+        // stay off unless the test asks for them (ratelimit.rs does).
+        if !cmd
+            .get_envs()
+            .any(|(k, _)| k == "VIGIL_RATE_LIMIT__ENABLED")
+        {
+            cmd.env("VIGIL_RATE_LIMIT__ENABLED", "false");
+        }
         let child = cmd
             // These servers test storage and shutdown; loading the face models would only slow them.
             .env("VIGIL_VISION__ENABLED", "false")

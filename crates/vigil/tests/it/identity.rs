@@ -663,6 +663,8 @@ enum Expect {
     AtLeast(Role),
     PeopleOnly,
     Page(Role),
+    /// The account page: any signed-in person, even before a required TOTP enrolment.
+    AccountPage,
     OpenPage,
 }
 
@@ -720,7 +722,7 @@ fn expected() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/login", OpenPage),
         ("GET", "/setup", OpenPage),
         ("GET", "/reset", OpenPage),
-        ("GET", "/account", Page(Viewer)),
+        ("GET", "/account", AccountPage),
         ("GET", "/admin/users", Page(Admin)),
         ("GET", "/admin/apikeys", Page(Admin)),
         ("GET", "/admin/audit", Page(Admin)),
@@ -835,12 +837,14 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             }
             let ok = match (expect, who) {
                 (Expect::Open | Expect::OpenPage, _) => let_through(status),
-                (Expect::Page(_), Who::Anonymous) => status == StatusCode::SEE_OTHER,
+                (Expect::Page(_) | Expect::AccountPage, Who::Anonymous) => {
+                    status == StatusCode::SEE_OTHER
+                }
                 (_, Who::Anonymous) => status == StatusCode::UNAUTHORIZED,
-                (Expect::PeopleOnly | Expect::Page(_), Who::Key(_)) => {
+                (Expect::PeopleOnly | Expect::Page(_) | Expect::AccountPage, Who::Key(_)) => {
                     status == StatusCode::FORBIDDEN
                 }
-                (Expect::PeopleOnly, Who::User(_)) => let_through(status),
+                (Expect::PeopleOnly | Expect::AccountPage, Who::User(_)) => let_through(status),
                 (Expect::AtLeast(min) | Expect::Page(min), Who::User(r) | Who::Key(r)) => {
                     if r >= min {
                         let_through(status)

@@ -1,16 +1,19 @@
 //! Vigil's integration tests: one binary, real servers on random ports, a real SQLite
-//! file and (when `VIGIL_TEST_DATABASE_URL` is set, as in CI) a real PostgreSQL.
+//! file and (when `VIGIL_TEST_DATABASE_URL` is set, as in CI) a real PostgreSQL; the
+//! shared rate-limit tests use a real Redis (`VIGIL_TEST_REDIS_URL`).
 //!
 //! Tests that need an external service say so when they skip; with `CI=true` a missing
 //! service is a failure instead of a skip.
 
 mod api;
+mod audit;
 mod backup;
 mod browser;
 mod cli;
 mod crash;
 mod harness;
 mod identity;
+mod ratelimit;
 mod s3;
 mod tls;
 mod vision_api;

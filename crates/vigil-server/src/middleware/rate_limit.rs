@@ -1,0 +1,349 @@
+//! Rate limiting of API requests: which budgets a request spends from, who spends them,
+//! and the `X-RateLimit-*` headers and JSON 429 that report it. Counting itself is
+//! [`vigil_auth::ratelimit`]'s.
+//!
+//! Installed with `route_layer` so the route template ([`MatchedPath`]) is known, and
+//! inside the auth layer so an authenticated caller's [`Principal`] is known:
+//! - `POST /api/v1/auth/login`: `rate_limit.login`, per client address (always the
+//!   address: a login is an attempt to *become* a user, so it cannot spend a user's budget).
+//! - `POST /api/v1/auth/bootstrap`, `POST /api/v1/auth/reset`: `rate_limit.recovery`,
+//!   per client address.
+//! - every other route under `/api/v1/` except the API docs: `rate_limit.default`, per
+//!   caller (API key, else user, else client address), one budget shared by all of them.
+//! - any of the above also spends `rate_limit.routes["METHOD /path"]` when configured,
+//!   per caller, a budget of its own.
+//! - everything else (health, readiness, metrics, console pages, assets, API docs) is not
+//!   limited and carries no rate-limit headers.
+//!
+//! IPv6 clients are counted per /64, the block one host or home usually gets, so a client
+//! cannot multiply its budget by rotating addresses inside its own network.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use vigil_auth::ratelimit::{Decision, Limit, Outcome, Rate, RateLimiter};
+use vigil_auth::{Principal, PrincipalKind};
+use vigil_config::{parse_rates, Settings};
+
+use super::client_ip::ClientAddr;
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::ScopeLabels;
+use crate::state::AppState;
+
+/// `X-RateLimit-Limit`: requests allowed in the tightest window.
+pub const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`: requests left in it.
+pub const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-Reset`: seconds until it ends.
+pub const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// How a route is limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    /// Not limited, no headers.
+    Exempt,
+    /// `rate_limit.login` per client address.
+    Login,
+    /// `rate_limit.recovery` per client address.
+    Recovery,
+    /// `rate_limit.default` per caller.
+    Api,
+}
+
+/// Classifies a request by method and route template (`/api/v1/uploads/{id}`).
+pub fn classify(method: &Method, template: &str) -> RouteClass {
+    if !template.starts_with("/api/v1/")
+        || template == "/api/v1/openapi.json"
+        || template == "/api/v1/docs"
+        || template.starts_with("/api/v1/docs/")
+    {
+        return RouteClass::Exempt;
+    }
+    match (method, template) {
+        (&Method::POST, "/api/v1/auth/login") => RouteClass::Login,
+        (&Method::POST, "/api/v1/auth/bootstrap" | "/api/v1/auth/reset") => RouteClass::Recovery,
+        _ => RouteClass::Api,
+    }
+}
+
+/// The subject for a client address: `ip:192.0.2.1`, or `ip:2001:db8:1:2::/64` for IPv6.
+pub fn ip_subject(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("ip:{net}/64")
+        }
+        // Only in-process test requests have no socket; they share one budget.
+        None => "ip:unknown".to_string(),
+    }
+}
+
+/// The subject for a caller: `key:{id}` for an API key, `user:{id}` for a signed-in
+/// person, else the client address.
+pub fn caller_subject(principal: Option<&Principal>, ip: Option<IpAddr>) -> String {
+    match principal {
+        Some(p) if p.kind == PrincipalKind::ApiKey => format!("key:{}", p.id),
+        Some(p) => format!("user:{}", p.id),
+        None => ip_subject(ip),
+    }
+}
+
+/// The configured budgets, parsed once, and the store that counts them.
+#[derive(Debug)]
+pub struct RateLimits {
+    /// The counting store (memory, or Redis when `VIGIL_REDIS_URL` is set).
+    pub limiter: Arc<RateLimiter>,
+    /// `rate_limit.enabled`.
+    pub enabled: bool,
+    default: Vec<Rate>,
+    login: Vec<Rate>,
+    recovery: Vec<Rate>,
+    /// `"METHOD /path"` (method upper-cased) → its own budget.
+    routes: HashMap<String, Vec<Rate>>,
+}
+
+impl RateLimits {
+    /// Parses the `rate_limit` settings and opens the store (Redis when `redis_url` is
+    /// set; connecting happens on first use, so a Redis outage does not stop start-up).
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let s = &settings.rate_limit;
+        let limiter = match &settings.redis_url {
+            Some(url) => RateLimiter::redis(url.expose(), s.redis_prefix.clone())
+                .context("redis_url (VIGIL_REDIS_URL) is not a usable Redis URL")?,
+            None => RateLimiter::memory(s.redis_prefix.clone()),
+        };
+        let parse = |what: &str, list: &[String]| {
+            parse_rates(list).map_err(|e| anyhow::anyhow!("rate_limit.{what}: {e}"))
+        };
+        let mut routes = HashMap::new();
+        for (route, list) in &s.routes {
+            let (method, path) = route
+                .trim()
+                .split_once(' ')
+                .with_context(|| format!("rate_limit.routes: `{route}` is not \"METHOD /path\""))?;
+            routes.insert(
+                format!("{} {}", method.to_ascii_uppercase(), path.trim()),
+                parse("routes", list)?,
+            );
+        }
+        Ok(RateLimits {
+            limiter: Arc::new(limiter),
+            enabled: s.enabled,
+            default: parse("default", &s.default)?,
+            login: parse("login", &s.login)?,
+            recovery: parse("recovery", &s.recovery)?,
+            routes,
+        })
+    }
+
+    /// The budgets a request to `template` spends from; empty when it is not limited.
+    /// `caller` is the caller's subject ([`caller_subject`]), `ip` the client address's
+    /// ([`ip_subject`]).
+    pub fn limits_for(
+        &self,
+        method: &Method,
+        template: &str,
+        caller: &str,
+        ip: &str,
+    ) -> Vec<Limit> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let (scope, rates, subject) = match classify(method, template) {
+            RouteClass::Exempt => return Vec::new(),
+            RouteClass::Login => ("login", &self.login, ip),
+            RouteClass::Recovery => ("recovery", &self.recovery, ip),
+            RouteClass::Api => ("default", &self.default, caller),
+        };
+        let route_key = format!("{method} {template}");
+        let mut limits: Vec<Limit> = rates
+            .iter()
+            .map(|&rate| Limit {
+                scope: scope.to_string(),
+                subject: subject.to_string(),
+                rate,
+            })
+            .collect();
+        if let Some(extra) = self.routes.get(&route_key) {
+            limits.extend(extra.iter().map(|&rate| Limit {
+                scope: format!("route:{route_key}"),
+                subject: caller.to_string(),
+                rate,
+            }));
+        }
+        limits
+    }
+}
+
+fn set_headers(headers: &mut HeaderMap, d: &Decision) {
+    headers.insert(LIMIT, HeaderValue::from(d.limit));
+    headers.insert(REMAINING, HeaderValue::from(d.remaining));
+    headers.insert(RESET, HeaderValue::from(d.reset_secs));
+}
+
+/// Middleware: counts the request, answers 429 when over a budget, and adds the
+/// rate-limit headers to every limited response.
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let rl = &state.rate_limits;
+    let Some(template) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+    else {
+        return next.run(req).await;
+    };
+    let addr = req.extensions().get::<ClientAddr>().and_then(|c| c.ip);
+    let ip = ip_subject(addr);
+    let caller = caller_subject(req.extensions().get::<Principal>(), addr);
+    let limits = rl.limits_for(req.method(), &template, &caller, &ip);
+    if limits.is_empty() {
+        return next.run(req).await;
+    }
+    let decision = match rl.limiter.check(&limits).await {
+        Outcome::Counted(d) => d,
+        Outcome::StoreUnavailable => {
+            state.metrics.rate_limit_store_errors.inc();
+            return next.run(req).await;
+        }
+    };
+    if let Some(retry) = decision.retry_after_secs.filter(|_| !decision.allowed) {
+        let scope = decision.blocked_scope.clone().unwrap_or_default();
+        state
+            .metrics
+            .rate_limited
+            .get_or_create(&ScopeLabels {
+                scope: scope.clone(),
+            })
+            .inc();
+        // The access log already records every 429; this adds which budget and whose.
+        tracing::debug!(scope = %scope, subject = %limits[0].subject, retry_after = retry, "rate limited");
+        let mut response = ApiError::new(
+            ErrorCode::RateLimited,
+            format!("too many requests; try again in {retry} s"),
+        )
+        .with_retry_after(retry)
+        .into_response();
+        set_headers(response.headers_mut(), &decision);
+        return response;
+    }
+    let mut response = next.run(req).await;
+    set_headers(response.headers_mut(), &decision);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(adjust: impl FnOnce(&mut Settings)) -> RateLimits {
+        let mut s = Settings::default();
+        adjust(&mut s);
+        RateLimits::from_settings(&s).expect("valid settings")
+    }
+
+    #[test]
+    fn routes_are_classified_by_method_and_template() {
+        use RouteClass::*;
+        let cases = [
+            ("POST", "/api/v1/auth/login", Login),
+            ("GET", "/api/v1/auth/login", Api),
+            ("POST", "/api/v1/auth/bootstrap", Recovery),
+            ("POST", "/api/v1/auth/reset", Recovery),
+            ("GET", "/api/v1/uploads/{id}", Api),
+            ("POST", "/api/v1/analyze", Api),
+            ("GET", "/api/v1/openapi.json", Exempt),
+            ("GET", "/api/v1/docs", Exempt),
+            ("GET", "/healthz", Exempt),
+            ("GET", "/readyz", Exempt),
+            ("GET", "/metrics", Exempt),
+            ("GET", "/assets/{*path}", Exempt),
+            ("GET", "/", Exempt),
+        ];
+        for (method, template, class) in cases {
+            let method: Method = method.parse().expect("method");
+            assert_eq!(classify(&method, template), class, "{method} {template}");
+        }
+    }
+
+    #[test]
+    fn callers_are_keyed_by_api_key_then_user_then_address() {
+        let principal = |kind| Principal {
+            id: "42".into(),
+            name: "n".into(),
+            role: vigil_auth::Role::Viewer,
+            kind,
+        };
+        let ip = Some("192.0.2.7".parse().expect("ip"));
+        assert_eq!(
+            caller_subject(Some(&principal(PrincipalKind::ApiKey)), ip),
+            "key:42"
+        );
+        let session = PrincipalKind::Session {
+            session_id: "s".into(),
+            csrf_token: "t".into(),
+            must_enroll_totp: false,
+        };
+        assert_eq!(caller_subject(Some(&principal(session)), ip), "user:42");
+        assert_eq!(caller_subject(None, ip), "ip:192.0.2.7");
+        assert_eq!(
+            ip_subject(Some(
+                "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().expect("ip")
+            )),
+            "ip:2001:db8:1:2::/64"
+        );
+    }
+
+    #[test]
+    fn login_spends_the_address_budget_and_configured_routes_add_their_own() {
+        let rl = limits(|s| {
+            s.rate_limit
+                .routes
+                .insert("post /api/v1/analyze".into(), vec!["30/minute".into()]);
+        });
+        let login = rl.limits_for(
+            &Method::POST,
+            "/api/v1/auth/login",
+            "user:1",
+            "ip:192.0.2.1",
+        );
+        assert_eq!(login.len(), 1);
+        assert_eq!(
+            (login[0].scope.as_str(), login[0].subject.as_str()),
+            ("login", "ip:192.0.2.1")
+        );
+        assert_eq!(login[0].rate.to_string(), "10/minute");
+
+        let analyze = rl.limits_for(&Method::POST, "/api/v1/analyze", "key:9", "ip:192.0.2.1");
+        let described: Vec<_> = analyze
+            .iter()
+            .map(|l| format!("{} {} {}", l.scope, l.subject, l.rate))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                "default key:9 200/day",
+                "default key:9 50/hour",
+                "route:POST /api/v1/analyze key:9 30/minute"
+            ]
+        );
+        assert!(rl
+            .limits_for(&Method::GET, "/healthz", "key:9", "ip:x")
+            .is_empty());
+    }
+
+    #[test]
+    fn nothing_is_limited_when_disabled() {
+        let rl = limits(|s| s.rate_limit.enabled = false);
+        assert!(rl
+            .limits_for(&Method::POST, "/api/v1/auth/login", "ip:a", "ip:a")
+            .is_empty());
+    }
+}
