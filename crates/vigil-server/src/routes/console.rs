@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use vigil_auth::{apikeys, sessions, tokens, users, Principal, PrincipalKind, Role};
-use vigil_store::now_ms;
+use vigil_store::{now_ms, UtcTime};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -194,30 +194,14 @@ pub struct Stamp {
 impl Stamp {
     /// From Unix milliseconds.
     pub fn from_ms(ms: i64) -> Stamp {
-        let secs = ms.div_euclid(1000);
-        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (y, m, d) = civil_from_days(days);
-        let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+        let t = UtcTime::from_unix_ms(ms);
+        let (y, m, d) = (t.year, t.month, t.day);
+        let (hh, mm, ss) = (t.hour, t.minute, t.second);
         Stamp {
             iso: format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
             text: format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC"),
         }
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
-/// algorithm); avoids a date-time dependency for one display format.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Where to go after signing in: `next` when it is a path on this site, else `/`.
@@ -268,14 +252,11 @@ fn see_other(to: &str) -> Response {
 
 /// The signed-in person with at least `min`, or the response to send instead. The
 /// middleware has already decided; this only keeps a page from rendering if it did not run.
-// The refusal is a rare, short-lived value returned once per request: boxing it would
-// only add an allocation to the common path's type.
-#[allow(clippy::result_large_err)]
 fn person(
     principal: Option<Extension<Principal>>,
     min: Role,
     uri: &Uri,
-) -> Result<Principal, Response> {
+) -> Result<Principal, Box<Response>> {
     let Some(Extension(p)) = principal else {
         let here = uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut to = String::from("/login?next=");
@@ -287,12 +268,12 @@ fn person(
                 _ => to.push_str(&format!("%{b:02X}")),
             }
         }
-        return Err(see_other(&to));
+        return Err(Box::new(see_other(&to)));
     };
     if !p.is_user() || p.role < min {
-        return Err(
+        return Err(Box::new(
             ApiError::new(ErrorCode::Forbidden, "this page is not for you").into_response(),
-        );
+        ));
     }
     Ok(p)
 }
@@ -319,7 +300,7 @@ pub async fn home(
 ) -> Response {
     let p = match person(principal, Role::Viewer, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     page(&HomePage {
         chrome: Chrome::for_person("Console", Nav::Home, &p),
@@ -345,17 +326,19 @@ struct LoginPage {
     chrome: Chrome,
     next: String,
     notice: Option<&'static str>,
+    signed_in_as: Option<String>,
 }
 
-/// `GET /login`: the sign-in form; someone already signed in goes straight on.
+/// `GET /login`: the sign-in form. Someone already signed in is offered a link onwards
+/// rather than redirected, so the page stays reachable to switch accounts.
 pub async fn login(
     principal: Option<Extension<Principal>>,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
-    if principal.is_some_and(|Extension(p)| p.is_user()) {
-        return see_other(&next);
-    }
+    let signed_in_as = principal
+        .filter(|Extension(p)| p.is_user())
+        .map(|Extension(p)| p.name);
     let notice = if q.welcome.is_some() {
         Some("The administrator account is ready: sign in with it.")
     } else if q.reset.is_some() {
@@ -367,6 +350,7 @@ pub async fn login(
         chrome: Chrome::public("Sign in"),
         next,
         notice,
+        signed_in_as,
     })
 }
 
@@ -457,7 +441,7 @@ pub async fn account(
 ) -> Response {
     let p = match person(principal, Role::Viewer, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (current, must_enroll_totp) = match &p.kind {
         PrincipalKind::Session {
@@ -539,7 +523,7 @@ pub async fn admin_users(
 ) -> Response {
     let p = match person(principal, Role::Admin, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list = match users::list(&state.db).await {
         Ok(l) => l,
@@ -597,7 +581,7 @@ pub async fn admin_apikeys(
 ) -> Response {
     let p = match person(principal, Role::Admin, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list = match apikeys::list(&state.db).await {
         Ok(l) => l,
@@ -676,7 +660,7 @@ pub async fn admin_audit(
 ) -> Response {
     let p = match person(principal, Role::Admin, &uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let outcome = q.outcome.unwrap_or_default();
     let limit = q.limit.and_then(|l| l.parse::<u32>().ok()).unwrap_or(50);
@@ -775,9 +759,11 @@ mod tests {
             chrome: Chrome::public("Sign in"),
             next: "/\"><script>x</script>".into(),
             notice: None,
+            signed_in_as: Some("<b>".into()),
         }
         .render()
         .expect("renders");
         assert!(!html.contains("<script>x"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
     }
 }

@@ -213,6 +213,17 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// With `VIGIL_TEST_SCREENSHOTS=DIR`, saves a PNG of the page as `DIR/name.png` (for a
+    /// person to look at the pages; tests never compare pixels).
+    async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("VIGIL_TEST_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+    }
+
     /// Fails when the page logged a Content Security Policy violation (an inline script,
     /// style or handler the policy blocked) since the last check.
     async fn assert_no_csp_violations(&self, page: &str) {
@@ -265,6 +276,20 @@ async fn login_page_signs_in_shows_console_and_logout_kills_the_cookie() {
 
     b.open(&server.url("/login")).await;
     b.assert_no_csp_violations("/login").await;
+    b.screenshot("login").await;
+    // The checker itself sees a violation: an inline script added to the page is blocked.
+    b.client
+        .execute(
+            "const s = document.createElement('script'); s.textContent = '1'; document.body.append(s);",
+            vec![],
+        )
+        .await
+        .expect("inject an inline script");
+    let seen = b.console_log().await;
+    assert!(
+        seen.iter().any(|m| m.contains("Content Security Policy")),
+        "the CSP check must notice a blocked inline script: {seen:?}"
+    );
 
     // Keyboard: the form is focused first, then Tab walks username → password → button.
     assert_eq!(
@@ -335,12 +360,12 @@ async fn login_page_signs_in_shows_console_and_logout_kills_the_cookie() {
         .send()
         .await
         .expect("me");
-    assert_eq!(
-        me.status(),
-        401,
-        "the old cookie must not work after logout"
-    );
+    let status = me.status();
     let body: Value = me.json().await.expect("error body");
+    assert_eq!(
+        status, 401,
+        "the old cookie must not work after logout: {body}"
+    );
     assert_eq!(body["error"]["code"], "unauthorized");
 
     drop(b);
@@ -430,6 +455,7 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(key.starts_with("vgl_"), "{key}");
+    b.screenshot("apikey-created").await;
     let me: Value = server
         .anon
         .get(server.url("/api/v1/auth/me"))
@@ -440,7 +466,7 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
         .json()
         .await
         .expect("json");
-    assert_eq!(me["kind"], "apikey");
+    assert_eq!(me["kind"], "apikey", "{me}");
     assert_eq!(me["role"], "operator");
 
     // After "Done" the list has the key by name and prefix only.
@@ -463,6 +489,7 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
         b.open(&server.url(path)).await;
         assert_eq!(b.path().await, path);
         b.assert_no_csp_violations(path).await;
+        b.screenshot(&path.replace('/', "_")).await;
     }
 
     drop(b);
