@@ -837,7 +837,7 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             }
             let ok = match (expect, who) {
                 (Expect::Open, _) => let_through(status),
-                // A signed-in person opening /login is sent on to the console.
+                // A signed-in person may see the login form or be sent on; never refused.
                 (Expect::OpenPage, _) => !matches!(status.as_u16(), 401 | 403),
                 (Expect::Page(_) | Expect::AccountPage, Who::Anonymous) => {
                     status == StatusCode::SEE_OTHER
