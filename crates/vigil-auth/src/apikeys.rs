@@ -44,6 +44,17 @@ impl ApiKey {
     pub fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
     }
+
+    /// `revoked`, `expired` or `active` at `now`, for listings.
+    pub fn status(&self, now: i64) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.is_active(now) {
+            "active"
+        } else {
+            "expired"
+        }
+    }
 }
 
 const COLUMNS: &str =

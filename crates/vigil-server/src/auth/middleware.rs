@@ -146,7 +146,7 @@ fn authorize(
     };
     match (rule, principal) {
         (Access::Public | Access::PublicPage, _) => Ok(()),
-        (Access::Page(_) | Access::AccountPage, None) => Err(Box::new(login_redirect(req))),
+        (Access::Page(_) | Access::AccountPage, None) => Err(Box::new(login_redirect(req.uri()))),
         (_, None) => Err(Box::new(unauthorized("sign in or send an API key"))),
         (Access::Account | Access::AccountPage | Access::Page(_), Some(p)) if !p.is_user() => deny(
             ErrorCode::Forbidden,
@@ -266,12 +266,14 @@ fn origin_of(url: &str) -> Option<&str> {
     Some(&url[..end])
 }
 
-fn login_redirect(req: &Request) -> Response {
-    let next = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+/// 303 to the login page, coming back to `uri` afterwards.
+pub(crate) fn login_redirect(uri: &axum::http::Uri) -> Response {
+    let next = uri.path_and_query().map_or("/", |pq| pq.as_str());
     redirect(&format!("/login?next={}", urlencode(next)))
 }
 
-fn redirect(to: &str) -> Response {
+/// 303 See Other to `to`.
+pub(crate) fn redirect(to: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         resp.headers_mut().insert(LOCATION, v);

@@ -11,13 +11,14 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use vigil_auth::{apikeys, sessions, tokens, users, Principal, PrincipalKind, Role};
 use vigil_store::{now_ms, UtcTime};
 
+use crate::auth::middleware::{login_redirect, redirect};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -242,14 +243,6 @@ fn page(t: &impl Template) -> Response {
     }
 }
 
-fn see_other(to: &str) -> Response {
-    let mut resp = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
-}
-
 /// The signed-in person with at least `min`, or the response to send instead. The
 /// middleware has already decided; this only keeps a page from rendering if it did not run.
 fn person(
@@ -258,17 +251,7 @@ fn person(
     uri: &Uri,
 ) -> Result<Principal, Box<Response>> {
     let Some(Extension(p)) = principal else {
-        let here = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let mut to = String::from("/login?next=");
-        for b in here.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                    to.push(b as char)
-                }
-                _ => to.push_str(&format!("%{b:02X}")),
-            }
-        }
-        return Err(Box::new(see_other(&to)));
+        return Err(Box::new(login_redirect(uri)));
     };
     if !p.is_user() || p.role < min {
         return Err(Box::new(
@@ -454,7 +437,7 @@ pub async fn account(
     let totp_enabled = match users::get(&state.db, &p.id).await {
         Ok(Some(u)) => u.totp_enabled,
         // Deleted between the middleware's check and now: treat as signed out.
-        Ok(None) => return see_other("/login"),
+        Ok(None) => return redirect("/login"),
         Err(e) => return internal(e, "reading the signed-in user"),
     };
     let list = match sessions::list(&state.db, &p.id).await {
@@ -592,13 +575,7 @@ pub async fn admin_apikeys(
         .into_iter()
         .map(|k| {
             let active = k.is_active(now);
-            let status = if k.revoked_at.is_some() {
-                "revoked"
-            } else if active {
-                "active"
-            } else {
-                "expired"
-            };
+            let status = k.status(now);
             KeyRow {
                 active,
                 status,

@@ -280,13 +280,7 @@ pub async fn apikey(settings: &Settings, cmd: ApiKeyCommand) -> anyhow::Result<(
             );
             let now = vigil_store::now_ms();
             for k in apikeys::list(&ctx.db).await? {
-                let state = if k.revoked_at.is_some() {
-                    "revoked"
-                } else if k.is_active(now) {
-                    "active"
-                } else {
-                    "expired"
-                };
+                let state = k.status(now);
                 println!(
                     "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {}",
                     k.id,
