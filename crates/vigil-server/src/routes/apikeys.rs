@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::{apikeys, Role};
 
 use crate::auth::middleware::Caller;
@@ -84,7 +84,7 @@ pub async fn create(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("apikey.create")
+        Event::new(AuditAction::ApiKeyCreate)
             .target("apikey", row.id.clone())
             .detail("name", row.name.clone())
             .detail("role", row.role.as_str())
@@ -115,7 +115,7 @@ pub async fn revoke(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("apikey.revoke")
+        Event::new(AuditAction::ApiKeyRevoke)
             .target("apikey", id)
             .detail("name", key.name.clone()),
     )

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::{policy, sessions, throttle, totp, users, PrincipalKind, Role};
 
@@ -29,7 +29,7 @@ pub(crate) fn ip_of(client: Option<&Extension<ClientAddr>>) -> Option<String> {
 /// Writes an audit record; a failure is logged loudly but does not undo the action,
 /// which has already been committed.
 pub(crate) async fn audit(state: &AppState, actor: Actor, event: Event) {
-    let action = event.action;
+    let action = event.action.as_str();
     if let Err(e) = state.identity.audit.record(&actor, event).await {
         tracing::error!(error = %e, action, "could not write the audit record");
     }
@@ -89,7 +89,7 @@ pub async fn login(
         .take(128)
         .collect();
     let failed = |reason: &'static str| {
-        Event::new("auth.login")
+        Event::new(AuditAction::AuthLogin)
             .failed()
             .detail("reason", reason)
             .detail("username", typed.clone())
@@ -171,7 +171,7 @@ pub async fn login(
     audit(
         &state,
         actor,
-        Event::new("auth.login").target("session", session.id.clone()),
+        Event::new(AuditAction::AuthLogin).target("session", session.id.clone()),
     )
     .await;
     tracing::info!(user = %user.username, session = %session.id, "signed in");
@@ -229,7 +229,7 @@ pub async fn logout(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("auth.logout").target("session", session_id),
+        Event::new(AuditAction::AuthLogout).target("session", session_id),
     )
     .await;
     let mut out = HeaderMap::new();
@@ -364,7 +364,7 @@ pub async fn change_password(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.password_change").target("user", caller.id.clone()),
+        Event::new(AuditAction::UserPasswordChange).target("user", caller.id.clone()),
     )
     .await;
     Ok((StatusCode::OK, out, Json(Rotated { csrf_token })).into_response())
@@ -395,7 +395,7 @@ pub async fn totp_enroll(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("totp.enroll_start").target("user", caller.id.clone()),
+        Event::new(AuditAction::TotpEnrollStart).target("user", caller.id.clone()),
     )
     .await;
     Ok(Json(TotpEnrolment {
@@ -440,7 +440,7 @@ pub async fn totp_confirm(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("totp.enable").target("user", caller.id.clone()),
+        Event::new(AuditAction::TotpEnable).target("user", caller.id.clone()),
     )
     .await;
     Ok((
@@ -486,7 +486,7 @@ pub async fn totp_disable(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("totp.disable").target("user", caller.id.clone()),
+        Event::new(AuditAction::TotpDisable).target("user", caller.id.clone()),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
@@ -527,7 +527,7 @@ pub async fn revoke_my_session(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("session.revoke").target("session", id),
+        Event::new(AuditAction::SessionRevoke).target("session", id),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
@@ -585,7 +585,7 @@ pub async fn bootstrap(
     audit(
         &state,
         Actor::anonymous(Some(user.username.clone()), ip_of(client.as_ref())),
-        Event::new("user.bootstrap")
+        Event::new(AuditAction::UserBootstrap)
             .target("user", user.id.clone())
             .detail("role", "admin"),
     )
@@ -641,7 +641,7 @@ pub async fn reset(
     audit(
         &state,
         Actor::anonymous(Some(user.username.clone()), ip_of(client.as_ref())),
-        Event::new("user.password_reset").target("user", user.id.clone()),
+        Event::new(AuditAction::UserPasswordReset).target("user", user.id.clone()),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
@@ -678,7 +678,7 @@ pub async fn put_policy(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("policy.update").detail("require_totp", roles),
+        Event::new(AuditAction::PolicyUpdate).detail("require_totp", roles),
     )
     .await;
     get_policy(State(state)).await

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::{sessions, users, Role};
 
@@ -62,7 +62,7 @@ pub async fn create(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.create")
+        Event::new(AuditAction::UserCreate)
             .target("user", user.id.clone())
             .detail("username", user.username.clone())
             .detail("role", user.role.as_str()),
@@ -119,7 +119,7 @@ pub async fn update(
     if privilege_changed {
         sessions::revoke_all(&state.db, &id, None).await?;
     }
-    let mut event = Event::new("user.update").target("user", id.clone());
+    let mut event = Event::new(AuditAction::UserUpdate).target("user", id.clone());
     if before.role != after.role {
         event = event.detail("role", format!("{} -> {}", before.role, after.role));
     }
@@ -150,7 +150,7 @@ pub async fn delete(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.delete")
+        Event::new(AuditAction::UserDelete)
             .target("user", id)
             .detail("username", user.username),
     )
@@ -192,7 +192,7 @@ pub async fn reset_link(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.reset_link").target("user", user.id.clone()),
+        Event::new(AuditAction::UserResetLink).target("user", user.id.clone()),
     )
     .await;
     Ok(Json(ResetLink {
@@ -265,7 +265,7 @@ pub async fn revoke_sessions(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("session.revoke_all")
+        Event::new(AuditAction::SessionRevokeAll)
             .target("user", id)
             .detail("count", revoked),
     )
@@ -289,7 +289,7 @@ pub async fn revoke_session(
     audit(
         &state,
         Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("session.revoke")
+        Event::new(AuditAction::SessionRevoke)
             .target("session", session_id)
             .detail("user", id),
     )

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use vigil_auth::audit::{Actor, AuditLog, Event};
+use vigil_auth::audit::{Actor, AuditAction, AuditLog, Event};
 use vigil_auth::password::Passwords;
 use vigil_auth::{apikeys, sessions, users, Keys, Role};
 use vigil_config::Settings;
@@ -150,7 +150,7 @@ async fn find(ctx: &Ctx, name: &str) -> anyhow::Result<users::User> {
 }
 
 async fn audit(ctx: &Ctx, event: Event) {
-    let action = event.action;
+    let action = event.action.as_str();
     if let Err(e) = ctx.audit.record(&Actor::cli(), event).await {
         tracing::error!(error = %e, action, "could not write the audit record");
     }
@@ -177,7 +177,7 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
             let user = users::create(&ctx.db, &ctx.passwords, &args.name, &password, role).await?;
             audit(
                 &ctx,
-                Event::new("user.create")
+                Event::new(AuditAction::UserCreate)
                     .target("user", user.id.clone())
                     .detail("username", user.username.clone())
                     .detail("role", role.as_str()),
@@ -192,7 +192,7 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
             let ended = sessions::revoke_all(&ctx.db, &user.id, None).await?;
             audit(
                 &ctx,
-                Event::new("user.password_reset").target("user", user.id.clone()),
+                Event::new(AuditAction::UserPasswordReset).target("user", user.id.clone()),
             )
             .await;
             println!(
@@ -223,7 +223,7 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
             sessions::revoke_all(&ctx.db, &user.id, None).await?;
             audit(
                 &ctx,
-                Event::new("user.update")
+                Event::new(AuditAction::UserUpdate)
                     .target("user", user.id.clone())
                     .detail("disabled", true),
             )
@@ -235,7 +235,7 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
             users::update(&ctx.db, &user.id, None, Some(false)).await?;
             audit(
                 &ctx,
-                Event::new("user.update")
+                Event::new(AuditAction::UserUpdate)
                     .target("user", user.id.clone())
                     .detail("disabled", false),
             )
@@ -259,7 +259,7 @@ pub async fn apikey(settings: &Settings, cmd: ApiKeyCommand) -> anyhow::Result<(
                 apikeys::create(&ctx.db, &args.name, args.role, None, expires_at).await?;
             audit(
                 &ctx,
-                Event::new("apikey.create")
+                Event::new(AuditAction::ApiKeyCreate)
                     .target("apikey", row.id.clone())
                     .detail("name", row.name.clone())
                     .detail("role", row.role.as_str())
@@ -298,7 +298,7 @@ pub async fn apikey(settings: &Settings, cmd: ApiKeyCommand) -> anyhow::Result<(
             };
             audit(
                 &ctx,
-                Event::new("apikey.revoke")
+                Event::new(AuditAction::ApiKeyRevoke)
                     .target("apikey", key.id.clone())
                     .detail("name", key.name.clone()),
             )
