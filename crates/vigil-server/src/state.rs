@@ -28,6 +28,8 @@ pub struct AppState {
     pub identity: std::sync::Arc<Identity>,
     /// Rate-limit budgets and the store that counts them.
     pub rate_limits: Arc<RateLimits>,
+    /// The event bus (`GET /api/v1/events`, audit events, cross-instance fan-out).
+    pub events: vigil_core::events::EventBus,
     /// When the process started serving.
     pub started: Instant,
 }

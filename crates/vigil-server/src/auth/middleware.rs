@@ -11,7 +11,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use vigil_auth::{apikeys, policy, sessions, token, Principal, PrincipalKind, Role};
 
+use std::time::{Duration, Instant};
+
 use super::access::{self, Access};
+use super::cache::{AuthCache, Owners};
 use super::cookie;
 use crate::error::{ApiError, ErrorCode};
 use crate::middleware::client_ip::ClientAddr;
@@ -61,29 +64,84 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
 }
 
 /// The caller behind an API key or session cookie. A presented API key that is wrong,
-/// expired or revoked is an error (401); a stale cookie just means "anonymous".
-async fn authenticate(
+/// expired or revoked is an error (401); a stale cookie just means "anonymous". A
+/// verified credential is remembered briefly ([`AuthCache`]); misses are looked up.
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, Response> {
-    let fail = |e: vigil_auth::AuthError| ApiError::from(e).into_response();
+    let cache = &state.identity.cache;
     if let Some(key) = presented_api_key(headers) {
-        let found = apikeys::authenticate(&state.db, &key).await.map_err(fail)?;
-        let Some(found) = found else {
-            return Err(unauthorized("the API key is not valid, expired or revoked"));
+        let cache_key = AuthCache::key("key", &key);
+        if let Some(p) = cache.get(&cache_key) {
+            return Ok(Some(p));
+        }
+        let generation = cache.generation();
+        let (principal, owners, not_after) = match lookup_api_key(state, &key).await? {
+            Some(found) => found,
+            None => return Err(unauthorized("the API key is not valid, expired or revoked")),
         };
-        return Ok(Some(Principal {
-            id: found.id,
-            name: found.name,
-            role: found.role,
-            kind: PrincipalKind::ApiKey,
-        }));
+        cache.insert(cache_key, principal.clone(), owners, not_after, generation);
+        return Ok(Some(principal));
     }
     let Some(value) = cookie::read(headers) else {
         return Ok(None);
     };
+    let cache_key = AuthCache::key("session", &value);
+    if let Some(p) = cache.get(&cache_key) {
+        return Ok(Some(p));
+    }
+    let generation = cache.generation();
+    let Some((principal, owners, not_after)) = lookup_session(state, &value).await? else {
+        return Ok(None);
+    };
+    cache.insert(
+        cache_key,
+        principal.clone(),
+        owners,
+        Some(not_after),
+        generation,
+    );
+    Ok(Some(principal))
+}
+
+/// A verified credential: who, what drops it from the cache, and when it ends anyway.
+type Verified<T> = (Principal, Owners, T);
+
+fn fail(e: vigil_auth::AuthError) -> Response {
+    ApiError::from(e).into_response()
+}
+
+/// The key's principal, or `None` when it is not valid.
+async fn lookup_api_key(
+    state: &AppState,
+    key: &str,
+) -> Result<Option<Verified<Option<Instant>>>, Response> {
+    let Some(found) = apikeys::authenticate(&state.db, key).await.map_err(fail)? else {
+        return Ok(None);
+    };
+    let not_after = found.expires_at.map(instant_at);
+    let owners = Owners {
+        user_id: found.created_by.clone(),
+        key_id: Some(found.id.clone()),
+        session_id: None,
+    };
+    let principal = Principal {
+        id: found.id,
+        name: found.name,
+        role: found.role,
+        kind: PrincipalKind::ApiKey,
+    };
+    Ok(Some((principal, owners, not_after)))
+}
+
+/// The session's principal, or `None` when the cookie names no live session.
+async fn lookup_session(
+    state: &AppState,
+    value: &str,
+) -> Result<Option<Verified<Instant>>, Response> {
     let identity = &state.identity;
-    let Some((session, user)) = sessions::authenticate(&state.db, &value, identity.lifetimes)
+    let Some((session, user)) = sessions::authenticate(&state.db, value, identity.lifetimes)
         .await
         .map_err(fail)?
     else {
@@ -94,16 +152,37 @@ async fn authenticate(
             .await
             .map_err(fail)?
             .contains(&user.role);
-    Ok(Some(Principal {
+    // A cached session must not outlive its idle or absolute end.
+    let idle_ms = i64::try_from(identity.lifetimes.idle.as_millis()).unwrap_or(i64::MAX);
+    let not_after = instant_at(
+        session
+            .expires_at
+            .min(session.last_seen_at.saturating_add(idle_ms)),
+    );
+    let owners = Owners {
+        user_id: Some(user.id.clone()),
+        key_id: None,
+        session_id: Some(session.id.clone()),
+    };
+    let principal = Principal {
         id: user.id,
         name: user.username,
         role: user.role,
         kind: PrincipalKind::Session {
             session_id: session.id,
-            csrf_token: sessions::csrf_token(&identity.keys, &value),
+            csrf_token: sessions::csrf_token(&identity.keys, value),
             must_enroll_totp,
         },
-    }))
+    };
+    Ok(Some((principal, owners, not_after)))
+}
+
+/// The monotonic instant of Unix time `ms` (now, if it is already past). Capped a day
+/// ahead: it only ever shortens a cache entry's few seconds.
+fn instant_at(ms: i64) -> Instant {
+    const DAY_MS: u64 = 86_400_000;
+    let ahead = u64::try_from(ms.saturating_sub(vigil_store::now_ms())).unwrap_or(0);
+    Instant::now() + Duration::from_millis(ahead.min(DAY_MS))
 }
 
 /// `X-API-Key: …` or `Authorization: Bearer …`.
@@ -127,6 +206,12 @@ fn authorize(
 ) -> Result<(), Box<Response>> {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let by_key = principal.is_some_and(|p| !p.is_user());
+    if is_websocket_upgrade(req.headers()) && !by_key {
+        // Browsers send cookies with cross-site WebSocket handshakes and no CSRF header
+        // can be added to one: the Origin is the only defence, so it is required to be
+        // ours (a GET, hence not covered below).
+        check_origin(state, req.headers(), client).map_err(|e| Box::new(e.into_response()))?;
+    }
     if unsafe_method && !by_key {
         // Even public writes (login, setup, reset) must not come from another site's
         // page: that would sign a victim's browser into the attacker's account. API keys
@@ -169,6 +254,14 @@ fn authorize(
             Ok(())
         }
     }
+}
+
+/// Whether the request asks to become a WebSocket (`Upgrade: websocket`).
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// 401 with `WWW-Authenticate: Bearer`, as RFC 6750 asks.

@@ -3,6 +3,7 @@
 //! and the auth, user and API-key routes.
 
 pub mod access;
+pub mod cache;
 pub mod cookie;
 pub mod middleware;
 
@@ -28,6 +29,8 @@ pub struct Identity {
     pub lifetimes: Lifetimes,
     /// Failed-login thresholds.
     pub throttle: throttle::Limits,
+    /// Recently verified credentials (`auth.cache_secs`).
+    pub cache: std::sync::Arc<cache::AuthCache>,
 }
 
 impl Identity {
@@ -52,6 +55,7 @@ impl Identity {
                 per_ip: a.max_failures_per_ip,
                 window: Duration::from_secs(a.failure_window_minutes * 60),
             },
+            cache: std::sync::Arc::new(cache::AuthCache::new(Duration::from_secs(a.cache_secs))),
         })
     }
 }
