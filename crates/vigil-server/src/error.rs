@@ -45,6 +45,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The content type (declared or sniffed) is not accepted here.
     UnsupportedMediaType,
+    /// The requested byte range lies outside the resource; `Content-Range: bytes */LEN`
+    /// gives its length.
+    RangeNotSatisfiable,
     /// The body is well-formed but its values are not acceptable.
     ValidationFailed,
     /// Too many requests; see `Retry-After`.
@@ -72,6 +75,7 @@ impl ErrorCode {
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,6 +97,7 @@ impl ErrorCode {
             409 => ErrorCode::Conflict,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
+            416 => ErrorCode::RangeNotSatisfiable,
             422 => ErrorCode::ValidationFailed,
             429 => ErrorCode::RateLimited,
             503 => ErrorCode::ServiceUnavailable,
@@ -210,6 +215,28 @@ impl From<vigil_auth::AuthError> for ApiError {
             A::Denied(m) => ApiError::new(ErrorCode::Unauthorized, m),
             A::Store(s) => s.into(),
             A::Internal(m) => ApiError::internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+impl From<vigil_core::uploads::UploadError> for ApiError {
+    fn from(e: vigil_core::uploads::UploadError) -> Self {
+        use vigil_core::uploads::UploadError as U;
+        let message = e.to_string();
+        match e {
+            U::Empty | U::InvalidName | U::InvalidLimit => {
+                ApiError::new(ErrorCode::ValidationFailed, message)
+            }
+            U::UnrecognisedType | U::TypeNotAccepted(_) => {
+                ApiError::new(ErrorCode::UnsupportedMediaType, message)
+            }
+            U::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, message),
+            U::BadBody(_) => ApiError::new(ErrorCode::BadRequest, message),
+            U::NotFound => ApiError::not_found("upload"),
+            U::RangeNotSatisfiable { .. } => ApiError::new(ErrorCode::RangeNotSatisfiable, message),
+            U::BlobMissing(_) => ApiError::internal(e),
+            U::Staging(_) => ApiError::unavailable("storage", e),
+            U::Store(s) => s.into(),
         }
     }
 }
