@@ -76,7 +76,10 @@ impl Application {
                 .with_observer(Arc::new(vigil_core::events::AuditPublisher::new(
                     events.clone(),
                 )));
-        let cache = identity.cache.clone();
+        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(Duration::from_secs(
+            settings.auth.cache_secs,
+        )));
+        let cache = auth_cache.clone();
         events.on_event(Arc::new(move |event| cache.on_event(event)));
         let identity = Arc::new(identity);
 
@@ -130,16 +133,23 @@ impl Application {
             rate_limits_enabled = rate_limits.enabled,
             "storage ready"
         );
+        let uploads = Arc::new(vigil_core::uploads::Uploads::new(
+            db.clone(),
+            blobs.clone(),
+            &settings,
+        ));
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
                 db,
                 blobs,
+                uploads,
                 metrics: Arc::new(metrics),
                 vision,
                 identity,
                 rate_limits,
                 events,
+                auth_cache,
                 started: Instant::now(),
             },
             main,
@@ -154,30 +164,13 @@ impl Application {
     /// operator. `None` once any user exists. The link is returned, never logged: log
     /// files outlive the hour and may be read by more people than the console.
     pub async fn bootstrap_link(&self) -> anyhow::Result<Option<String>> {
-        let db = &self.state.db;
-        if vigil_auth::users::count(db).await? > 0 {
-            return Ok(None);
-        }
-        let (token, _) = vigil_auth::tokens::issue(
-            db,
-            vigil_auth::tokens::Purpose::Bootstrap,
-            None,
-            None,
-            crate::routes::auth::BOOTSTRAP_TTL,
-        )
-        .await?;
-        let base = match &self.state.settings.auth.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => {
-                let scheme = if self.state.settings.tls.enabled() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{}", self.local_addr())
-            }
+        let scheme = if self.state.settings.tls.enabled() {
+            "https"
+        } else {
+            "http"
         };
-        Ok(Some(format!("{base}/setup?token={token}")))
+        let fallback = format!("{scheme}://{}", self.local_addr());
+        Ok(self.state.identity.bootstrap_link(&fallback).await?)
     }
 
     /// The main listener's address.

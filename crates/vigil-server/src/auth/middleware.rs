@@ -3,15 +3,16 @@
 //! CSRF for cookie-authenticated writes, and either pass the request on with the
 //! [`Principal`] in its extensions or answer 401/403 (or redirect a page to the login).
 
+use std::time::{Duration, Instant};
+
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, HOST, LOCATION, ORIGIN, REFERER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use vigil_auth::{apikeys, policy, sessions, token, Principal, PrincipalKind, Role};
-
-use std::time::{Duration, Instant};
+use vigil_auth::{token, Principal, PrincipalKind, Role};
+use vigil_core::login::Verified;
 
 use super::access::{self, Access};
 use super::cache::{AuthCache, Owners};
@@ -70,19 +71,20 @@ pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, Response> {
-    let cache = &state.identity.cache;
+    let fail = |e: vigil_core::Error| ApiError::from(e).into_response();
+    let cache = &state.auth_cache;
     if let Some(key) = presented_api_key(headers) {
         let cache_key = AuthCache::key("key", &key);
         if let Some(p) = cache.get(&cache_key) {
             return Ok(Some(p));
         }
         let generation = cache.generation();
-        let (principal, owners, not_after) = match lookup_api_key(state, &key).await? {
-            Some(found) => found,
-            None => return Err(unauthorized("the API key is not valid, expired or revoked")),
+        let found = state.identity.verify_api_key(&key).await.map_err(fail)?;
+        let Some(found) = found else {
+            return Err(unauthorized("the API key is not valid, expired or revoked"));
         };
-        cache.insert(cache_key, principal.clone(), owners, not_after, generation);
-        return Ok(Some(principal));
+        remember(cache, cache_key, &found, generation);
+        return Ok(Some(found.principal));
     }
     let Some(value) = cookie::read(headers) else {
         return Ok(None);
@@ -92,96 +94,36 @@ pub(crate) async fn authenticate(
         return Ok(Some(p));
     }
     let generation = cache.generation();
-    let Some((principal, owners, not_after)) = lookup_session(state, &value).await? else {
-        return Ok(None);
-    };
-    cache.insert(
-        cache_key,
-        principal.clone(),
-        owners,
-        Some(not_after),
-        generation,
-    );
-    Ok(Some(principal))
+    let found = state.identity.verify_session(&value).await.map_err(fail)?;
+    Ok(found.map(|found| {
+        remember(cache, cache_key, &found, generation);
+        found.principal
+    }))
 }
 
-/// A verified credential: who, what drops it from the cache, and when it ends anyway.
-type Verified<T> = (Principal, Owners, T);
-
-fn fail(e: vigil_auth::AuthError) -> Response {
-    ApiError::from(e).into_response()
-}
-
-/// The key's principal, or `None` when it is not valid.
-async fn lookup_api_key(
-    state: &AppState,
-    key: &str,
-) -> Result<Option<Verified<Option<Instant>>>, Response> {
-    let Some(found) = apikeys::authenticate(&state.db, key).await.map_err(fail)? else {
-        return Ok(None);
-    };
-    let not_after = found.expires_at.map(instant_at);
-    let owners = Owners {
-        user_id: found.created_by.clone(),
-        key_id: Some(found.id.clone()),
-        session_id: None,
-    };
-    let principal = Principal {
-        id: found.id,
-        name: found.name,
-        role: found.role,
-        kind: PrincipalKind::ApiKey,
-    };
-    Ok(Some((principal, owners, not_after)))
-}
-
-/// The session's principal, or `None` when the cookie names no live session.
-async fn lookup_session(
-    state: &AppState,
-    value: &str,
-) -> Result<Option<Verified<Instant>>, Response> {
-    let identity = &state.identity;
-    let Some((session, user)) = sessions::authenticate(&state.db, value, identity.lifetimes)
-        .await
-        .map_err(fail)?
-    else {
-        return Ok(None);
-    };
-    let must_enroll_totp = !user.totp_enabled
-        && policy::require_totp(&state.db)
-            .await
-            .map_err(fail)?
-            .contains(&user.role);
-    // A cached session must not outlive its idle or absolute end.
-    let idle_ms = i64::try_from(identity.lifetimes.idle.as_millis()).unwrap_or(i64::MAX);
-    let not_after = instant_at(
-        session
-            .expires_at
-            .min(session.last_seen_at.saturating_add(idle_ms)),
-    );
-    let owners = Owners {
-        user_id: Some(user.id.clone()),
-        key_id: None,
-        session_id: Some(session.id.clone()),
-    };
-    let principal = Principal {
-        id: user.id,
-        name: user.username,
-        role: user.role,
-        kind: PrincipalKind::Session {
-            session_id: session.id,
-            csrf_token: sessions::csrf_token(&identity.keys, value),
-            must_enroll_totp,
+/// Caches `found` under `cache_key`, never past the credential's own end.
+fn remember(cache: &AuthCache, cache_key: String, found: &Verified, generation: u64) {
+    let p = &found.principal;
+    let owners = match &p.kind {
+        PrincipalKind::ApiKey => Owners {
+            key_id: Some(p.id.clone()),
+            ..Owners::default()
+        },
+        PrincipalKind::Session { session_id, .. } => Owners {
+            user_id: Some(p.id.clone()),
+            session_id: Some(session_id.clone()),
+            ..Owners::default()
         },
     };
-    Ok(Some((principal, owners, not_after)))
+    let not_after = found.valid_until.map(instant_at);
+    cache.insert(cache_key, p.clone(), owners, not_after, generation);
 }
 
 /// The monotonic instant of Unix time `ms` (now, if it is already past). Capped a day
 /// ahead: it only ever shortens a cache entry's few seconds.
 fn instant_at(ms: i64) -> Instant {
     const DAY_MS: u64 = 86_400_000;
-    let ahead = u64::try_from(ms.saturating_sub(vigil_store::now_ms())).unwrap_or(0);
+    let ahead = u64::try_from(ms.saturating_sub(vigil_core::now_ms())).unwrap_or(0);
     Instant::now() + Duration::from_millis(ahead.min(DAY_MS))
 }
 

@@ -10,6 +10,7 @@ pub mod console;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod media;
 pub mod uploads;
 pub mod users;
 pub mod views;
