@@ -331,6 +331,12 @@ pub struct LimitSettings {
     pub image_upload_bytes: usize,
     /// Video and audio uploads.
     pub media_upload_bytes: usize,
+    /// Media transfers (uploads and content downloads) in flight at once, over all
+    /// callers; beyond it the server answers 503 with `Retry-After`.
+    pub media_in_flight: usize,
+    /// Media transfers in flight at once per caller (API key, else user, else client
+    /// address); beyond it the caller gets 429.
+    pub media_in_flight_per_caller: usize,
     /// Largest image width or height in pixels accepted for decoding.
     pub image_max_dimension: u32,
     /// Largest image area in pixels accepted for decoding.
@@ -343,6 +349,10 @@ impl Default for LimitSettings {
             json_body_bytes: 1024 * 1024,
             image_upload_bytes: 16 * 1024 * 1024,
             media_upload_bytes: 512 * 1024 * 1024,
+            // Each transfer holds about 1 MiB of buffers and one file; 16 keep a 2-core
+            // box's disk busy without letting one client monopolise it.
+            media_in_flight: 16,
+            media_in_flight_per_caller: 4,
             image_max_dimension: 12_000,
             image_max_pixels: 50_000_000,
         }

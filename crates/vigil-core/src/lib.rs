@@ -31,6 +31,7 @@ pub mod login;
 pub mod maintenance;
 pub mod sessions;
 pub mod totp;
+pub mod uploads;
 
 pub use error::{Error, Result};
 pub use identity::Identity;

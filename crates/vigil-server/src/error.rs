@@ -45,6 +45,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The content type (declared or sniffed) is not accepted here.
     UnsupportedMediaType,
+    /// The requested byte range lies outside the resource; `Content-Range: bytes */LEN`
+    /// gives its length.
+    RangeNotSatisfiable,
     /// The body is well-formed but its values are not acceptable (and no more specific
     /// code below applies).
     ValidationFailed,
@@ -116,6 +119,7 @@ impl ErrorCode {
             | ErrorCode::AlreadySetUp => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             ErrorCode::ValidationFailed
             | ErrorCode::InvalidUsername
             | ErrorCode::PasswordTooShort
@@ -146,6 +150,7 @@ impl ErrorCode {
             409 => ErrorCode::Conflict,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
+            416 => ErrorCode::RangeNotSatisfiable,
             422 => ErrorCode::ValidationFailed,
             429 => ErrorCode::RateLimited,
             503 => ErrorCode::ServiceUnavailable,
@@ -311,6 +316,28 @@ impl ApiError {
         match e {
             vigil_core::Error::Storage(s) => s.into(),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<vigil_core::uploads::UploadError> for ApiError {
+    fn from(e: vigil_core::uploads::UploadError) -> Self {
+        use vigil_core::uploads::UploadError as U;
+        let message = e.to_string();
+        match e {
+            U::Empty | U::InvalidName | U::InvalidLimit => {
+                ApiError::new(ErrorCode::ValidationFailed, message)
+            }
+            U::UnrecognisedType | U::TypeNotAccepted(_) => {
+                ApiError::new(ErrorCode::UnsupportedMediaType, message)
+            }
+            U::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, message),
+            U::BadBody(_) => ApiError::new(ErrorCode::BadRequest, message),
+            U::NotFound => ApiError::not_found("upload"),
+            U::RangeNotSatisfiable { .. } => ApiError::new(ErrorCode::RangeNotSatisfiable, message),
+            U::BlobMissing(_) => ApiError::internal(e),
+            U::Staging(_) => ApiError::unavailable("storage", e),
+            U::Store(s) => s.into(),
         }
     }
 }

@@ -87,6 +87,9 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         ))
         .layer(RequestBodyLimitLayer::new(media_limit))
         .layer(DefaultBodyLimit::max(media_limit));
+    // Transfers of media (in and out) pass the media gate; see `middleware::media_gate`.
+    let gate =
+        || axum::middleware::from_fn_with_state(state.clone(), middleware::media_gate::layer);
 
     let operations = OpenApiRouter::new()
         .routes(routes!(health::healthz))
@@ -120,13 +123,22 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(identity)
         .routes(routes!(uploads::list))
         .routes(routes!(uploads::get_one, uploads::update, uploads::delete))
-        .routes(routes!(uploads::content))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export_csv))
         .layer(small);
     let media_routes = OpenApiRouter::new()
         .routes(routes!(uploads::create))
-        .layer(media);
+        .layer(media)
+        .layer(gate());
+    // Downloads stream after the handler returns, so the timeout covers only finding
+    // and opening the file; the gate's permit rides in the body until it is sent.
+    let media_reads = OpenApiRouter::new()
+        .routes(routes!(uploads::content))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(gate());
     let image_limit = limits.image_upload_bytes;
     let image_routes = OpenApiRouter::new()
         .routes(routes!(analyze::analyze))
@@ -143,6 +155,7 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(small_routes)
         .merge(media_routes)
+        .merge(media_reads)
         .merge(image_routes)
 }
 

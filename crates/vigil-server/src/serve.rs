@@ -114,11 +114,17 @@ impl Application {
             rate_limits_enabled = rate_limits.enabled,
             "storage ready"
         );
+        let uploads = Arc::new(vigil_core::uploads::Uploads::new(
+            db.clone(),
+            blobs.clone(),
+            &settings,
+        ));
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
                 db,
                 blobs,
+                uploads,
                 metrics: Arc::new(metrics),
                 vision,
                 identity,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub identity: std::sync::Arc<Identity>,
     /// Rate-limit budgets and the store that counts them.
     pub rate_limits: Arc<RateLimits>,
+    /// The uploads use case (streamed media in and out, and the media transfer gate).
+    pub uploads: Arc<vigil_core::uploads::Uploads>,
     /// When the process started serving.
     pub started: Instant,
 }
