@@ -143,30 +143,13 @@ impl Application {
     /// operator. `None` once any user exists. The link is returned, never logged: log
     /// files outlive the hour and may be read by more people than the console.
     pub async fn bootstrap_link(&self) -> anyhow::Result<Option<String>> {
-        let db = &self.state.db;
-        if vigil_auth::users::count(db).await? > 0 {
-            return Ok(None);
-        }
-        let (token, _) = vigil_auth::tokens::issue(
-            db,
-            vigil_auth::tokens::Purpose::Bootstrap,
-            None,
-            None,
-            crate::routes::auth::BOOTSTRAP_TTL,
-        )
-        .await?;
-        let base = match &self.state.settings.auth.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => {
-                let scheme = if self.state.settings.tls.enabled() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{}", self.local_addr())
-            }
+        let scheme = if self.state.settings.tls.enabled() {
+            "https"
+        } else {
+            "http"
         };
-        Ok(Some(format!("{base}/setup?token={token}")))
+        let fallback = format!("{scheme}://{}", self.local_addr());
+        Ok(self.state.identity.bootstrap_link(&fallback).await?)
     }
 
     /// The main listener's address.

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use vigil_auth::{apikeys, policy, sessions, token, Principal, PrincipalKind, Role};
+use vigil_auth::{token, Principal, PrincipalKind, Role};
 
 use super::access::{self, Access};
 use super::cookie;
@@ -66,44 +66,26 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, Response> {
-    let fail = |e: vigil_auth::AuthError| ApiError::from(e).into_response();
+    let fail = |e: vigil_core::Error| ApiError::from(e).into_response();
     if let Some(key) = presented_api_key(headers) {
-        let found = apikeys::authenticate(&state.db, &key).await.map_err(fail)?;
+        let found = state
+            .identity
+            .authenticate_api_key(&key)
+            .await
+            .map_err(fail)?;
         let Some(found) = found else {
             return Err(unauthorized("the API key is not valid, expired or revoked"));
         };
-        return Ok(Some(Principal {
-            id: found.id,
-            name: found.name,
-            role: found.role,
-            kind: PrincipalKind::ApiKey,
-        }));
+        return Ok(Some(found));
     }
     let Some(value) = cookie::read(headers) else {
         return Ok(None);
     };
-    let identity = &state.identity;
-    let Some((session, user)) = sessions::authenticate(&state.db, &value, identity.lifetimes)
+    state
+        .identity
+        .authenticate_session(&value)
         .await
-        .map_err(fail)?
-    else {
-        return Ok(None);
-    };
-    let must_enroll_totp = !user.totp_enabled
-        && policy::require_totp(&state.db)
-            .await
-            .map_err(fail)?
-            .contains(&user.role);
-    Ok(Some(Principal {
-        id: user.id,
-        name: user.username,
-        role: user.role,
-        kind: PrincipalKind::Session {
-            session_id: session.id,
-            csrf_token: sessions::csrf_token(&identity.keys, &value),
-            must_enroll_totp,
-        },
-    }))
+        .map_err(fail)
 }
 
 /// `X-API-Key: …` or `Authorization: Bearer …`.

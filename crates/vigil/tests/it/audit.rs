@@ -292,22 +292,22 @@ async fn audit_api_filters_pages_and_exports_csv() {
             (
                 "limit=0",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             (
                 "limit=501",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             (
                 "outcome=maybe",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             (
                 "since=5&until=5",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             ("limit=many", StatusCode::BAD_REQUEST, "bad_request"),
             ("colour=red", StatusCode::BAD_REQUEST, "bad_request"),

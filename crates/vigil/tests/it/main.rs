@@ -6,6 +6,7 @@
 //! service is a failure instead of a skip.
 
 mod api;
+mod architecture;
 mod audit;
 mod backup;
 mod browser;
