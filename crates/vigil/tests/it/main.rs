@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod harness;
 mod identity;
+mod media;
 mod ratelimit;
 mod s3;
 mod tls;
