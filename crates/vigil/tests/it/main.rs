@@ -12,6 +12,7 @@ mod backup;
 mod browser;
 mod cli;
 mod crash;
+mod events;
 mod harness;
 mod identity;
 mod media;
