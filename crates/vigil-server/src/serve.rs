@@ -13,6 +13,7 @@ use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
 use vigil_config::Settings;
+use vigil_core::runtime::{CancellationToken, Runtime};
 use vigil_store::db::DbOptions;
 use vigil_store::{open_blob_store, Database};
 
@@ -65,7 +66,7 @@ impl Application {
         );
 
         let rate_limits = Arc::new(
-            crate::middleware::rate_limit::RateLimits::from_settings(&settings)
+            crate::ratelimits::RateLimits::from_settings(&settings)
                 .context("setting up rate limiting")?,
         );
 
@@ -124,6 +125,7 @@ impl Application {
                 identity,
                 rate_limits,
                 started: Instant::now(),
+                runtime: Runtime::default(),
             },
             main,
             metrics: metrics_listener,
@@ -185,8 +187,26 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
-    /// finish (up to `server.shutdown_grace_secs`) and closes the database.
+    /// Starts the background tasks every server runs, through the supervised runtime
+    /// (`state.runtime`): today the `purge` of ended sessions and spent one-time tokens
+    /// (every `auth.purge_interval_secs`). [`Application::run_until_stopped`] calls it; a
+    /// new task is one more `spawn_supervised` here (see `vigil_core::runtime`).
+    fn start_tasks(&self) {
+        let state = &self.state;
+        let (db, lifetimes) = (state.db.clone(), state.identity.lifetimes);
+        let interval = Duration::from_secs(state.settings.auth.purge_interval_secs);
+        state
+            .runtime
+            .spawn_supervised("purge", move |stop: CancellationToken| {
+                vigil_core::maintenance::run_purge(db.clone(), lifetimes, interval, stop)
+            });
+    }
+
+    /// Starts the background tasks ([`Application::start_tasks`]) and serves until
+    /// `shutdown` resolves. Then stops accepting, cancels the runtime's shutdown token, lets
+    /// in-flight requests and background tasks finish (both within
+    /// `server.shutdown_grace_secs`), logs any task that did not stop in time, and closes
+    /// the database.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -198,7 +218,8 @@ impl Application {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let mut handles: Vec<Handle<SocketAddr>> = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let runtime = self.state.runtime.clone();
+        self.start_tasks();
 
         let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
@@ -217,7 +238,13 @@ impl Application {
                 if let (Some(cert), Some(key)) =
                     (settings.tls.cert.clone(), settings.tls.key.clone())
                 {
-                    tokio::spawn(tls::watch(config, cert, key, stop_rx.clone()));
+                    runtime.spawn_supervised("tls-watcher", move |stop| {
+                        let (config, cert, key) = (config.clone(), cert.clone(), key.clone());
+                        async move {
+                            tls::watch(config, cert, key, stop).await;
+                            anyhow::Ok(())
+                        }
+                    });
                 }
             }
             None => {
@@ -247,7 +274,7 @@ impl Application {
             Some(result) = tasks.join_next() => {
                 // A listener stopped on its own: that is fatal, but still drain the others.
                 for h in &handles { h.graceful_shutdown(Some(grace)); }
-                let _ = stop_tx.send(true);
+                runtime.drain(grace).await;
                 self.state.db.close().await;
                 return match result {
                     Ok(Ok(())) => Err(anyhow::anyhow!("a listener stopped unexpectedly")),
@@ -256,14 +283,20 @@ impl Application {
                 };
             }
         }
+        // Listeners and background tasks drain at the same time, each within the grace.
         for h in &handles {
             h.graceful_shutdown(Some(grace));
         }
-        let _ = stop_tx.send(true);
-        while let Some(result) = tasks.join_next().await {
-            if let Ok(Err(e)) = result {
-                tracing::warn!(error = %e, "listener ended with an error during shutdown");
+        let listeners = async {
+            while let Some(result) = tasks.join_next().await {
+                if let Ok(Err(e)) = result {
+                    tracing::warn!(error = %e, "listener ended with an error during shutdown");
+                }
             }
+        };
+        let (late, ()) = tokio::join!(runtime.drain(grace), listeners);
+        if late.is_empty() {
+            tracing::info!("background tasks stopped");
         }
         self.state.db.close().await;
         tracing::info!("shutdown complete");

@@ -9,6 +9,7 @@ pub mod body;
 pub mod console;
 pub mod docs;
 pub mod health;
+pub mod table;
 pub mod uploads;
 pub mod users;
 pub mod views;

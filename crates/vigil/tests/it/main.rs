@@ -14,6 +14,7 @@ mod crash;
 mod harness;
 mod identity;
 mod ratelimit;
+mod runtime;
 mod s3;
 mod tls;
 mod vision_api;
