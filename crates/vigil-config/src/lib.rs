@@ -420,6 +420,9 @@ pub struct AuthSettings {
     pub session_idle_minutes: u64,
     /// A session ends this many hours after login, however active.
     pub session_lifetime_hours: u64,
+    /// How often ended sessions and spent or expired one-time tokens are deleted, in
+    /// seconds (a background task; they are refused as soon as they end either way).
+    pub purge_interval_secs: u64,
     /// Shortest password accepted, in characters.
     pub min_password_length: usize,
     /// How long an admin-issued password reset link stays valid, in minutes.
@@ -449,6 +452,7 @@ impl Default for AuthSettings {
         AuthSettings {
             session_idle_minutes: 30,
             session_lifetime_hours: 12,
+            purge_interval_secs: 600,
             min_password_length: 12,
             reset_link_minutes: 30,
             max_failures: 5,

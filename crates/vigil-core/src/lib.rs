@@ -12,6 +12,9 @@
 //!   [`totp`], [`apikeys`], [`bootstrap`], [`audit`] (reading the log).
 //! - [`maintenance`]: opening the database for a command, migrate, backup, restore,
 //!   `vigil verify`'s checks.
+//! - [`runtime`]: the supervised runtime every background task starts through;
+//!   [`housekeeping`]: the purge of ended sessions and spent tokens.
+//! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
 //! - [`error`]: [`Error`], what a use case fails with; the server maps each variant to
 //!   a status and code in one table.
@@ -27,10 +30,12 @@ pub mod bootstrap;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod housekeeping;
 pub mod identity;
 pub mod ids;
 pub mod login;
 pub mod maintenance;
+pub mod runtime;
 pub mod sessions;
 pub mod totp;
 pub mod uploads;

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use vigil_core::runtime::{TaskState, TaskStatus};
 
 /// Labels of a finished HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,6 +66,13 @@ pub struct ScopeLabels {
     pub scope: String,
 }
 
+/// Labels of a supervised background task's metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// The task's name (`purge`, `tls-watcher`, …): a fixed set chosen in code.
+    pub task: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -106,6 +114,10 @@ pub struct Metrics {
     pub rate_limited: Family<ScopeLabels, Counter>,
     /// Requests served without rate limiting because the limiter's store failed.
     pub rate_limit_store_errors: Counter,
+    /// Restarts of each supervised background task (`vigil_task_restarts_total`).
+    pub task_restarts: Family<TaskLabels, Counter>,
+    /// 1 while a supervised background task runs, else 0 (`vigil_task_up`).
+    pub task_up: Family<TaskLabels, Gauge>,
 }
 
 impl Metrics {
@@ -204,7 +216,21 @@ impl Metrics {
             "Requests served without rate limiting because the rate-limit store failed",
             rate_limit_store_errors.clone(),
         );
+        let task_restarts = Family::<TaskLabels, Counter>::default();
+        registry.register(
+            "task_restarts",
+            "Restarts of each supervised background task after a failure or panic",
+            task_restarts.clone(),
+        );
+        let task_up = Family::<TaskLabels, Gauge>::default();
+        registry.register(
+            "task_up",
+            "1 while a supervised background task runs, 0 while it waits to restart or has stopped",
+            task_up.clone(),
+        );
         Metrics {
+            task_restarts,
+            task_up,
             rate_limited,
             rate_limit_store_errors,
             inference_latency,
@@ -221,6 +247,24 @@ impl Metrics {
             http_server_errors,
             panics,
             build_info,
+        }
+    }
+
+    /// Copies the supervised runtime's task states into `task_restarts` and `task_up`
+    /// (called before each scrape: the runtime keeps the counts, these mirror them).
+    pub fn observe_tasks(&self, tasks: &[TaskStatus]) {
+        for task in tasks {
+            let labels = TaskLabels {
+                task: task.name.clone(),
+            };
+            let restarts = self.task_restarts.get_or_create(&labels);
+            let seen = restarts.get();
+            if task.restarts > seen {
+                restarts.inc_by(task.restarts - seen);
+            }
+            self.task_up
+                .get_or_create(&labels)
+                .set(i64::from(task.state == TaskState::Running));
         }
     }
 

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vigil_config::Settings;
+use vigil_core::runtime::Runtime;
 use vigil_store::{BlobStore, Database};
 
 use crate::auth::Identity;
 use crate::metrics::Metrics;
-use crate::middleware::rate_limit::RateLimits;
+use crate::ratelimits::RateLimits;
 use crate::vision::VisionService;
 
 /// Everything a handler may need; cheap to clone (all `Arc`s).
@@ -38,4 +39,7 @@ pub struct AppState {
     pub health: vigil_core::health::Health,
     /// When the process started serving.
     pub started: Instant,
+    /// The supervised background tasks and the shutdown token (start every background
+    /// task through it: see `vigil_core::runtime`).
+    pub runtime: Runtime,
 }

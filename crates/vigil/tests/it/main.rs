@@ -17,6 +17,7 @@ mod harness;
 mod identity;
 mod media;
 mod ratelimit;
+mod runtime;
 mod s3;
 mod tls;
 mod vision_api;
