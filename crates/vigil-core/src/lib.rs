@@ -5,3 +5,5 @@
 //! audit records and policy checks happen here and nowhere else, so a rule is written
 //! once. Below this crate sit storage (`vigil-store`), identity primitives (`vigil-auth`)
 //! and the inference engine (`vigil-vision`); nothing here knows about axum or clap.
+
+pub mod vision;

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vigil_config::Settings;
+use vigil_core::vision::VisionService;
 use vigil_store::{BlobStore, Database};
 
 use crate::auth::Identity;
 use crate::metrics::Metrics;
 use crate::middleware::rate_limit::RateLimits;
-use crate::vision::VisionService;
 
 /// Everything a handler may need; cheap to clone (all `Arc`s).
 #[derive(Clone, Debug)]

@@ -74,7 +74,7 @@ pub enum Command {
     Analyze(crate::commands::analyze::AnalyzeArgs),
     /// Evaluate detection or mask accuracy on labelled test images. Safe while the server runs.
     Eval(crate::commands::eval::EvalArgs),
-    /// Measure model latency per engine and thread count, or with --http a running server's /api/v1/analyze (throughput, p50/p99). Safe while the server runs (numbers skewed if busy).
+    /// Measure model latency per engine and thread count, with --http a running server's /api/v1/analyze (throughput, p50/p99), or with --lanes interactive latency alone and under batch + live load. Safe while the server runs (numbers skewed if busy).
     Bench(crate::commands::bench::BenchArgs),
     /// Manage users: add, set passwords, list, disable (safe while the server runs).
     #[command(subcommand)]

@@ -11,6 +11,7 @@ mod serve;
 mod tls;
 pub mod users;
 mod verify;
+mod vision_flags;
 
 use anyhow::Context;
 use vigil_config::{Overrides, Settings};
@@ -55,14 +56,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _guard = telemetry::init(&settings)?;
             verify::run(&settings).await
         }
-        Command::Analyze(args) => vision_command(&overrides, move || analyze::run(args)).await,
-        Command::Eval(args) => vision_command(&overrides, move || eval::run(args)).await,
+        Command::Analyze(args) => vision_command(&overrides, move |s| analyze::run(&s, args)).await,
+        Command::Eval(args) => vision_command(&overrides, move |s| eval::run(&s, args)).await,
         Command::Bench(args) if args.http.is_some() => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
             let _guard = telemetry::init(&settings)?;
             bench::run_http(args).await
         }
-        Command::Bench(args) => vision_command(&overrides, move || bench::run(args)).await,
+        Command::Bench(args) if args.lanes => {
+            let settings = vigil_config::load::load_unvalidated(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            bench::run_lanes(&settings, args).await
+        }
+        Command::Bench(args) => vision_command(&overrides, move |s| bench::run(&s, args)).await,
         Command::User(cmd) => {
             let settings = load(&overrides)?;
             let _guard = telemetry::init(&settings)?;
@@ -85,14 +91,16 @@ fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
     vigil_config::load(overrides).context("cannot start with this configuration")
 }
 
-/// Runs a CPU-bound vision command off the async workers, with logging configured.
+/// Runs a CPU-bound vision command off the async workers, with logging configured and
+/// the settings of every layer (file, `.env`, environment; secrets are not needed, so
+/// the cross-field rules are not applied).
 async fn vision_command(
     overrides: &Overrides,
-    job: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+    job: impl FnOnce(Settings) -> anyhow::Result<()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = vigil_config::load::load_unvalidated(overrides)?;
     let _guard = telemetry::init(&settings)?;
-    tokio::task::spawn_blocking(job)
+    tokio::task::spawn_blocking(move || job(settings))
         .await
         .context("the command's worker thread failed")?
 }

@@ -17,3 +17,4 @@ mod ratelimit;
 mod s3;
 mod tls;
 mod vision_api;
+mod vision_cli;
