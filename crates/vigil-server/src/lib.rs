@@ -45,7 +45,8 @@ pub use tls::install_crypto_provider;
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
 use routes::{
-    analyze, apikeys, assets, audit, auth as auth_routes, console, docs, health, uploads, users,
+    analyze, apikeys, assets, audit, auth as auth_routes, console, docs, events, health, uploads,
+    users,
 };
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
@@ -60,6 +61,7 @@ use routes::{
         (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
         (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
         (name = "audit", description = "The tamper-evident audit log: listing and CSV export (admins)"),
+        (name = "events", description = "Live events over Server-Sent Events and WebSocket, resumable"),
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
 )]
@@ -87,6 +89,9 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         ))
         .layer(RequestBodyLimitLayer::new(media_limit))
         .layer(DefaultBodyLimit::max(media_limit));
+    // Transfers of media (in and out) pass the media gate; see `middleware::media_gate`.
+    let gate =
+        || axum::middleware::from_fn_with_state(state.clone(), middleware::media_gate::layer);
 
     let operations = OpenApiRouter::new()
         .routes(routes!(health::healthz))
@@ -120,13 +125,22 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(identity)
         .routes(routes!(uploads::list))
         .routes(routes!(uploads::get_one, uploads::update, uploads::delete))
-        .routes(routes!(uploads::content))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export_csv))
         .layer(small);
     let media_routes = OpenApiRouter::new()
         .routes(routes!(uploads::create))
-        .layer(media);
+        .layer(media)
+        .layer(gate());
+    // Downloads stream after the handler returns, so the timeout covers only finding
+    // and opening the file; the gate's permit rides in the body until it is sent.
+    let media_reads = OpenApiRouter::new()
+        .routes(routes!(uploads::content))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(gate());
     let image_limit = limits.image_upload_bytes;
     let image_routes = OpenApiRouter::new()
         .routes(routes!(analyze::analyze))
@@ -140,9 +154,17 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
                 .layer(DefaultBodyLimit::max(image_limit)),
         );
 
+    // Event streams are long-lived by design: no request timeout, no body.
+    let stream_routes = OpenApiRouter::new()
+        .routes(routes!(events::stream))
+        .routes(routes!(events::websocket))
+        .layer(DefaultBodyLimit::max(0));
+
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(small_routes)
+        .merge(stream_routes)
         .merge(media_routes)
+        .merge(media_reads)
         .merge(image_routes)
 }
 

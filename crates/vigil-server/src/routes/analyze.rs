@@ -1,8 +1,10 @@
 //! `POST /api/v1/analyze`: faces, masks and, on request, embeddings and liveness for
-//! one image (operators and above; see the access table). The handler parses the query
-//! and the body and calls the analysis use case, `vigil_core::vision::analyze`, which
-//! runs the work in the interactive inference lane: when that lane is full the answer
-//! is 503 with `Retry-After`, never an unbounded queue.
+//! one image. The handler parses the query and the body and calls the analysis use
+//! case, `vigil_core::vision::analyze`, which runs the work in the interactive inference
+//! lane: when that lane is full the answer is 503 with `Retry-After`, never an
+//! unbounded queue.
+//!
+//! Open to operators and above (see `auth::access::RULES`), by session or API key.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
