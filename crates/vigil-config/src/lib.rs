@@ -381,8 +381,10 @@ pub enum VisionEngine {
 pub struct VisionSettings {
     /// Load the face models at start-up (off: the analysis API answers 503).
     pub enabled: bool,
-    /// Folder holding the `.onnx` models (see `models/MODELS.md`).
-    pub models_dir: PathBuf,
+    /// Folder holding the `.onnx` models (see `models/MODELS.md`). Unset: the first of
+    /// `<binary dir>/models`, `<binary dir>/../share/vigil/models`,
+    /// `/usr/share/vigil/models` and `./models` that holds them.
+    pub models_dir: Option<PathBuf>,
     /// `auto`, `onnxruntime` or `rten`.
     pub engine: VisionEngine,
     /// Path of `libonnxruntime.so`; default `ORT_DYLIB_PATH`, else `runtime/libonnxruntime.so`.
@@ -401,7 +403,7 @@ impl Default for VisionSettings {
     fn default() -> Self {
         VisionSettings {
             enabled: true,
-            models_dir: PathBuf::from("models"),
+            models_dir: None,
             engine: VisionEngine::Auto,
             onnxruntime_path: None,
             threads: 1,

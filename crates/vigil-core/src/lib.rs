@@ -16,6 +16,8 @@
 //!   [`housekeeping`]: the purge of ended sessions and spent tokens.
 //! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
+//! - [`vision`]: the Settings → vision pipeline mapping, the inference lanes' service
+//!   and the image-analysis use case (`POST /api/v1/analyze`, `vigil analyze`).
 //! - [`error`]: [`Error`], what a use case fails with; the server maps each variant to
 //!   a status and code in one table.
 //!
@@ -39,6 +41,7 @@ pub mod runtime;
 pub mod sessions;
 pub mod totp;
 pub mod uploads;
+pub mod vision;
 
 pub use error::{Error, Result};
 pub use identity::Identity;

@@ -58,6 +58,13 @@ pub struct DetectionLabels {
     pub result: String,
 }
 
+/// Labels of an inference-lane gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    /// `interactive`, `live` or `batch`.
+    pub lane: String,
+}
+
 /// Labels of a rate-limit refusal.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScopeLabels {
@@ -104,10 +111,12 @@ pub struct Metrics {
     pub inference_latency: HistogramFamily<StageLabels>,
     /// Faces detected, by mask result.
     pub detections: Family<DetectionLabels, Counter>,
-    /// Inference jobs waiting for a worker.
-    pub inference_queue_depth: Gauge,
-    /// Inference jobs running.
-    pub inference_running: Gauge,
+    /// Inference jobs waiting for a worker, per lane.
+    pub inference_queue_depth: Family<LaneLabels, Gauge>,
+    /// Inference jobs running, per lane.
+    pub inference_running: Family<LaneLabels, Gauge>,
+    /// Live frames replaced by a newer frame of the same source before they ran.
+    pub inference_superseded: Gauge,
     /// Requests refused because the inference queue was full.
     pub inference_rejected: Counter,
     /// Requests refused with 429, by exceeded budget.
@@ -186,17 +195,25 @@ impl Metrics {
             "Faces detected, by mask result",
             detections.clone(),
         );
-        let inference_queue_depth = Gauge::default();
+        let inference_queue_depth = Family::<LaneLabels, Gauge>::default();
         registry.register(
             "inference_queue_depth",
-            "Inference jobs waiting for a worker",
+            "Inference jobs waiting for a worker, by lane (interactive, live, batch)",
             inference_queue_depth.clone(),
         );
-        let inference_running = Gauge::default();
+        let inference_running = Family::<LaneLabels, Gauge>::default();
         registry.register(
             "inference_running",
-            "Inference jobs running",
+            "Inference jobs running, by lane",
             inference_running.clone(),
+        );
+        // A gauge mirroring the pool's own counter (read at scrape time), so it is not
+        // a Prometheus counter that could be reset by a second writer.
+        let inference_superseded = Gauge::default();
+        registry.register(
+            "inference_live_superseded",
+            "Live frames replaced by a newer frame of the same source before they ran (since start)",
+            inference_superseded.clone(),
         );
         let inference_rejected = Counter::default();
         registry.register(
@@ -237,6 +254,7 @@ impl Metrics {
             detections,
             inference_queue_depth,
             inference_running,
+            inference_superseded,
             inference_rejected,
             registry,
             http_requests,
@@ -266,6 +284,24 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::from(task.state == TaskState::Running));
         }
+    }
+
+    /// Copies the inference lanes' depths and counters into the gauges (called when
+    /// `/metrics` is scraped, so the values are current whatever changed them).
+    pub fn observe_lanes(&self, stats: &vigil_vision::PoolStats) {
+        for lane in &stats.lanes {
+            let labels = LaneLabels {
+                lane: lane.lane.as_str().into(),
+            };
+            self.inference_queue_depth
+                .get_or_create(&labels)
+                .set(i64::try_from(lane.waiting).unwrap_or(i64::MAX));
+            self.inference_running
+                .get_or_create(&labels)
+                .set(i64::try_from(lane.running).unwrap_or(i64::MAX));
+        }
+        self.inference_superseded
+            .set(i64::try_from(stats.superseded).unwrap_or(i64::MAX));
     }
 
     /// Renders the registry as OpenMetrics text.

@@ -91,9 +91,13 @@ impl Application {
 
         let vision = if settings.vision.enabled {
             let s = settings.clone();
-            let service = tokio::task::spawn_blocking(move || crate::vision::load(&s))
-                .await
-                .context("loading the face models")??;
+            let service =
+                tokio::task::spawn_blocking(move || vigil_core::vision::VisionService::load(&s))
+                    .await
+                    .context("loading the face models")?
+                    .context(
+                        "loading the face models (set vision.models_dir, or vision.enabled = false to run without them)",
+                    )?;
             Some(Arc::new(service))
         } else {
             tracing::info!("vision engine disabled (vision.enabled = false)");

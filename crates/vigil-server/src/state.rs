@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use vigil_config::Settings;
 use vigil_core::runtime::Runtime;
+use vigil_core::vision::VisionService;
 use vigil_store::{BlobStore, Database};
 
 use crate::auth::Identity;
 use crate::metrics::Metrics;
 use crate::ratelimits::RateLimits;
-use crate::vision::VisionService;
 
 /// Everything a handler may need; cheap to clone (all `Arc`s).
 #[derive(Clone, Debug)]

@@ -221,6 +221,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.metrics.observe_tasks(&state.runtime.snapshot());
+    if let Some(vision) = &state.vision {
+        state.metrics.observe_lanes(&vision.pool.stats());
+    }
     let (size, idle) = state.health.pool_stats();
     state.metrics.db_pool_connections.set(i64::from(size));
     state

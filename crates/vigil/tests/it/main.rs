@@ -21,3 +21,4 @@ mod runtime;
 mod s3;
 mod tls;
 mod vision_api;
+mod vision_cli;
