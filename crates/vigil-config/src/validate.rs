@@ -219,6 +219,34 @@ impl Settings {
                 "session timeouts must be greater than zero".to_string(),
             );
         }
+        if auth.cache_secs > 60 {
+            fail(
+                "auth.cache_secs",
+                "VIGIL_AUTH__CACHE_SECS",
+                format!(
+                    "is {}; keep it at most 60 (a few seconds is enough; 0 turns the cache off)",
+                    auth.cache_secs
+                ),
+            );
+        }
+        let events = &self.events;
+        if !(1..=24 * 365).contains(&events.retention_hours) {
+            fail(
+                "events.retention_hours",
+                "VIGIL_EVENTS__RETENTION_HOURS",
+                format!(
+                    "is {}; use 1 to 8760 hours (a year)",
+                    events.retention_hours
+                ),
+            );
+        }
+        if events.redis_channel.is_empty() || events.redis_channel.contains(char::is_whitespace) {
+            fail(
+                "events.redis_channel",
+                "VIGIL_EVENTS__REDIS_CHANNEL",
+                "must be a non-empty name without spaces".to_string(),
+            );
+        }
         if auth.min_password_length < 8 {
             fail(
                 "auth.min_password_length",

@@ -5,7 +5,7 @@
 //! next sign-in; the last enabled admin can be neither demoted, disabled nor deleted
 //! (`vigil-auth` enforces that inside the update).
 
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::users::{self, User};
 use vigil_auth::{sessions, Role};
@@ -71,7 +71,7 @@ impl Identity {
         .await?;
         self.record(
             actor,
-            Event::new("user.create")
+            Event::new(AuditAction::UserCreate)
                 .target("user", user.id.clone())
                 .detail("username", user.username.clone())
                 .detail("role", user.role.as_str()),
@@ -94,7 +94,7 @@ impl Identity {
         if privilege_changed {
             sessions::revoke_all(&self.db, id.as_str(), None).await?;
         }
-        let mut event = Event::new("user.update").target("user", id.to_string());
+        let mut event = Event::new(AuditAction::UserUpdate).target("user", id.to_string());
         if before.role != after.role {
             event = event.detail("role", format!("{} -> {}", before.role, after.role));
         }
@@ -110,7 +110,7 @@ impl Identity {
         let user = users::delete(&self.db, id.as_str()).await?;
         self.record(
             actor,
-            Event::new("user.delete")
+            Event::new(AuditAction::UserDelete)
                 .target("user", id.to_string())
                 .detail("username", user.username.clone()),
         )
@@ -125,7 +125,7 @@ impl Identity {
         let ended = sessions::revoke_all(&self.db, id.as_str(), None).await?;
         self.record(
             actor,
-            Event::new("user.password_reset").target("user", id.to_string()),
+            Event::new(AuditAction::UserPasswordReset).target("user", id.to_string()),
         )
         .await;
         Ok(ended)
@@ -151,7 +151,7 @@ impl Identity {
         .await?;
         self.record(
             actor,
-            Event::new("user.reset_link").target("user", user.id.clone()),
+            Event::new(AuditAction::UserResetLink).target("user", user.id.clone()),
         )
         .await;
         Ok(ResetLink {

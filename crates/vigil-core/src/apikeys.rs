@@ -2,7 +2,7 @@
 //! the console and `vigil apikey`.
 
 use vigil_auth::apikeys::{self, ApiKey};
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::{Principal, Role};
 
 use crate::error::{Error, Result};
@@ -63,7 +63,7 @@ impl Identity {
             apikeys::create(&self.db, &new.name, new.role, created_by, expires_at).await?;
         self.record(
             actor,
-            Event::new("apikey.create")
+            Event::new(AuditAction::ApiKeyCreate)
                 .target("apikey", row.id.clone())
                 .detail("name", row.name.clone())
                 .detail("role", row.role.as_str())
@@ -80,7 +80,7 @@ impl Identity {
             .ok_or(Error::NotFound("API key"))?;
         self.record(
             actor,
-            Event::new("apikey.revoke")
+            Event::new(AuditAction::ApiKeyRevoke)
                 .target("apikey", id.to_string())
                 .detail("name", key.name.clone()),
         )

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::users::{self, User};
 use vigil_auth::Role;
@@ -61,7 +61,7 @@ impl Identity {
         let user = users::create(&self.db, &self.passwords, &name, password, Role::Admin).await?;
         self.record(
             &Actor::anonymous(Some(user.username.clone()), ip),
-            Event::new("user.bootstrap")
+            Event::new(AuditAction::UserBootstrap)
                 .target("user", user.id.clone())
                 .detail("role", "admin"),
         )

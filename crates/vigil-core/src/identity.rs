@@ -78,7 +78,7 @@ impl Identity {
     pub(crate) async fn record(&self, actor: &Actor, event: Event) {
         let action = event.action;
         if let Err(e) = self.audit.record(actor, event).await {
-            tracing::error!(error = %e, action, "could not write the audit record");
+            tracing::error!(error = %e, action = action.as_str(), "could not write the audit record");
         }
     }
 

@@ -25,6 +25,8 @@ pub mod apikeys;
 pub mod audit;
 pub mod bootstrap;
 pub mod error;
+pub mod events;
+pub mod health;
 pub mod identity;
 pub mod ids;
 pub mod login;

@@ -5,7 +5,7 @@
 //! Sessions are started only here ([`Identity::start_session`]): a new id at every login
 //! and privilege change (password, TOTP) defeats session fixation.
 
-use vigil_auth::audit::{Actor, ActorKind, Event};
+use vigil_auth::audit::{Actor, ActorKind, AuditAction, Event};
 use vigil_auth::sessions::{self, Session};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::users::{self, User};
@@ -91,7 +91,7 @@ impl Identity {
         let refuse = |reason: &'static str| {
             (
                 Actor::anonymous(Some(typed.clone()), client.ip.clone()),
-                Event::new("auth.login")
+                Event::new(AuditAction::AuthLogin)
                     .failed()
                     .detail("reason", reason)
                     .detail("username", typed.clone()),
@@ -153,7 +153,7 @@ impl Identity {
         };
         self.record(
             &actor,
-            Event::new("auth.login").target("session", started.session.id.clone()),
+            Event::new(AuditAction::AuthLogin).target("session", started.session.id.clone()),
         )
         .await;
         tracing::info!(user = %user.username, session = %started.session.id, "signed in");
@@ -205,7 +205,7 @@ impl Identity {
         };
         self.record(
             actor,
-            Event::new("auth.logout").target("session", session_id),
+            Event::new(AuditAction::AuthLogout).target("session", session_id),
         )
         .await;
         Ok(())
@@ -258,7 +258,7 @@ impl Identity {
         sessions::revoke_all(&self.db, user_id.as_str(), Some(&started.session.id)).await?;
         self.record(
             actor,
-            Event::new("user.password_change").target("user", user_id.to_string()),
+            Event::new(AuditAction::UserPasswordChange).target("user", user_id.to_string()),
         )
         .await;
         Ok(started)
@@ -291,7 +291,7 @@ impl Identity {
         sessions::revoke_all(&self.db, &user.id, None).await?;
         self.record(
             &Actor::anonymous(Some(user.username.clone()), ip),
-            Event::new("user.password_reset").target("user", user.id.clone()),
+            Event::new(AuditAction::UserPasswordReset).target("user", user.id.clone()),
         )
         .await;
         Ok(())
@@ -307,34 +307,51 @@ impl Identity {
 
     /// The application behind an API key: `None` when the key is wrong, expired or
     /// revoked. Records the key's use.
-    pub async fn authenticate_api_key(&self, key: &str) -> Result<Option<Principal>> {
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<Option<Verified>> {
         Ok(apikeys::authenticate(&self.db, key)
             .await?
-            .map(|found| Principal {
-                id: found.id,
-                name: found.name,
-                role: found.role,
-                kind: PrincipalKind::ApiKey,
+            .map(|found| Verified {
+                owner_user_id: found.created_by.clone(),
+                key_id: Some(found.id.clone()),
+                session_id: None,
+                not_after_ms: found.expires_at,
+                principal: Principal {
+                    id: found.id,
+                    name: found.name,
+                    role: found.role,
+                    kind: PrincipalKind::ApiKey,
+                },
             }))
     }
 
     /// The person behind a session cookie: `None` when the session is unknown, expired
     /// or the user disabled. Refreshes the idle timer.
-    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Principal>> {
+    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Verified>> {
         let Some((session, user)) =
             sessions::authenticate(&self.db, cookie_value, self.lifetimes).await?
         else {
             return Ok(None);
         };
         let must_enroll_totp = self.must_enroll_totp(&user).await?;
-        Ok(Some(Principal {
-            id: user.id,
-            name: user.username,
-            role: user.role,
-            kind: PrincipalKind::Session {
-                session_id: session.id,
-                csrf_token: sessions::csrf_token(&self.keys, cookie_value),
-                must_enroll_totp,
+        // A remembered session must not outlive its idle or absolute end.
+        let idle_ms = i64::try_from(self.lifetimes.idle.as_millis()).unwrap_or(i64::MAX);
+        let not_after_ms = session
+            .expires_at
+            .min(session.last_seen_at.saturating_add(idle_ms));
+        Ok(Some(Verified {
+            owner_user_id: Some(user.id.clone()),
+            key_id: None,
+            session_id: Some(session.id.clone()),
+            not_after_ms: Some(not_after_ms),
+            principal: Principal {
+                id: user.id,
+                name: user.username,
+                role: user.role,
+                kind: PrincipalKind::Session {
+                    session_id: session.id,
+                    csrf_token: sessions::csrf_token(&self.keys, cookie_value),
+                    must_enroll_totp,
+                },
             },
         }))
     }
@@ -348,4 +365,21 @@ impl Identity {
             PrincipalKind::ApiKey => None,
         }
     }
+}
+
+/// A credential that checked out: who is calling, what it hangs on (so a cache of it can
+/// be dropped when any of those change) and when it stops being valid anyway.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The caller.
+    pub principal: Principal,
+    /// The user behind a session, or who created an API key.
+    pub owner_user_id: Option<String>,
+    /// The API key's id, for a key.
+    pub key_id: Option<String>,
+    /// The session's public id, for a session.
+    pub session_id: Option<String>,
+    /// Unix ms after which the credential is no longer valid (key expiry; session idle
+    /// or absolute end), if it has such a time.
+    pub not_after_ms: Option<i64>,
 }

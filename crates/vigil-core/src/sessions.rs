@@ -1,7 +1,7 @@
 //! Listing and ending sessions: one's own (account page) and any user's (admins).
 //! Starting a session belongs to [`crate::login`].
 
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::sessions::{self, Session};
 
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ impl Identity {
         }
         self.record(
             actor,
-            Event::new("session.revoke").target("session", id.to_string()),
+            Event::new(AuditAction::SessionRevoke).target("session", id.to_string()),
         )
         .await;
         Ok(())
@@ -45,7 +45,7 @@ impl Identity {
         }
         self.record(
             actor,
-            Event::new("session.revoke")
+            Event::new(AuditAction::SessionRevoke)
                 .target("session", id.to_string())
                 .detail("user", owner.to_string()),
         )
@@ -59,7 +59,7 @@ impl Identity {
         let revoked = sessions::revoke_all(&self.db, owner.as_str(), None).await?;
         self.record(
             actor,
-            Event::new("session.revoke_all")
+            Event::new(AuditAction::SessionRevokeAll)
                 .target("user", owner.to_string())
                 .detail("count", revoked),
         )

@@ -2,7 +2,7 @@
 //! confirm (which rotates the session), turn off, read and change the policy. The rule
 //! "this role must enrol first" is [`Identity::must_enroll_totp`] in [`crate::login`].
 
-use vigil_auth::audit::{Actor, Event};
+use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::totp::{self, Enrolment};
 use vigil_auth::{policy, Role};
 
@@ -26,7 +26,7 @@ impl Identity {
         let enrolment = totp::begin(&self.db, &self.keys, user_id.as_str()).await?;
         self.record(
             actor,
-            Event::new("totp.enroll_start").target("user", user_id.to_string()),
+            Event::new(AuditAction::TotpEnrollStart).target("user", user_id.to_string()),
         )
         .await;
         Ok(enrolment)
@@ -45,7 +45,7 @@ impl Identity {
         let started = self.start_session(user_id, client).await?;
         self.record(
             actor,
-            Event::new("totp.enable").target("user", user_id.to_string()),
+            Event::new(AuditAction::TotpEnable).target("user", user_id.to_string()),
         )
         .await;
         Ok(TotpEnabled {
@@ -70,7 +70,7 @@ impl Identity {
         totp::disable(&self.db, user_id.as_str()).await?;
         self.record(
             actor,
-            Event::new("totp.disable").target("user", user_id.to_string()),
+            Event::new(AuditAction::TotpDisable).target("user", user_id.to_string()),
         )
         .await;
         Ok(())
@@ -87,7 +87,7 @@ impl Identity {
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         self.record(
             actor,
-            Event::new("policy.update").detail("require_totp", names),
+            Event::new(AuditAction::PolicyUpdate).detail("require_totp", names),
         )
         .await;
         self.totp_policy().await

@@ -45,7 +45,8 @@ pub use tls::install_crypto_provider;
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
 use routes::{
-    analyze, apikeys, assets, audit, auth as auth_routes, console, docs, health, uploads, users,
+    analyze, apikeys, assets, audit, auth as auth_routes, console, docs, events, health, uploads,
+    users,
 };
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
@@ -60,6 +61,7 @@ use routes::{
         (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
         (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
         (name = "audit", description = "The tamper-evident audit log: listing and CSV export (admins)"),
+        (name = "events", description = "Live events over Server-Sent Events and WebSocket, resumable"),
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
 )]
@@ -152,8 +154,15 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
                 .layer(DefaultBodyLimit::max(image_limit)),
         );
 
+    // Event streams are long-lived by design: no request timeout, no body.
+    let stream_routes = OpenApiRouter::new()
+        .routes(routes!(events::stream))
+        .routes(routes!(events::websocket))
+        .layer(DefaultBodyLimit::max(0));
+
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(small_routes)
+        .merge(stream_routes)
         .merge(media_routes)
         .merge(media_reads)
         .merge(image_routes)

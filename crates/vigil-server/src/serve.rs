@@ -60,9 +60,28 @@ impl Application {
             .await
             .context("opening the blob store")?;
 
-        let identity = Arc::new(
-            crate::auth::Identity::new(&settings, &db).context("setting up identity and access")?,
-        );
+        let events = vigil_core::events::EventBus::open(
+            db.clone(),
+            vigil_core::events::BusOptions::from_settings(&settings),
+        )
+        .await
+        .context("opening the event bus")?;
+        let mut identity =
+            crate::auth::Identity::new(&settings, &db).context("setting up identity and access")?;
+        // Every audit record is published as an event, and the events that change what a
+        // credential may do (from any instance) drop it from the auth cache.
+        identity.audit =
+            identity
+                .audit
+                .with_observer(Arc::new(vigil_core::events::AuditPublisher::new(
+                    events.clone(),
+                )));
+        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(Duration::from_secs(
+            settings.auth.cache_secs,
+        )));
+        let cache = auth_cache.clone();
+        events.on_event(Arc::new(move |event| cache.on_event(event)));
+        let identity = Arc::new(identity);
 
         let rate_limits = Arc::new(
             crate::middleware::rate_limit::RateLimits::from_settings(&settings)
@@ -119,6 +138,7 @@ impl Application {
             blobs.clone(),
             &settings,
         ));
+        let health = vigil_core::health::Health::new(db.clone(), blobs.clone());
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
@@ -129,6 +149,9 @@ impl Application {
                 vision,
                 identity,
                 rate_limits,
+                events,
+                auth_cache,
+                health,
                 started: Instant::now(),
             },
             main,
@@ -229,11 +252,30 @@ impl Application {
             let server = plain_server(listener, handle, header_timeout, "redirect listener")?;
             tasks.spawn(async move { server.serve(app).await });
         }
+        // The event bus: delivery (and cross-instance fan-out) and retention, until stop.
+        let mut background = tokio::task::JoinSet::new();
+        for task in [EventTask::Deliver, EventTask::Retention] {
+            let bus = self.state.events.clone();
+            let mut stop = stop_rx.clone();
+            background.spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                let result = match task {
+                    EventTask::Deliver => bus.run(stopped).await,
+                    EventTask::Retention => bus.run_retention(stopped).await,
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, ?task, "event bus task failed");
+                }
+            });
+        }
         tracing::info!(address = %main_addr, "Vigil listening on {scheme}://{main_addr}");
 
         tokio::select! {
             _ = shutdown => tracing::info!("shutdown requested; finishing in-flight requests"),
             Some(result) = tasks.join_next() => {
+                self.state.events.close();
                 // A listener stopped on its own: that is fatal, but still drain the others.
                 for h in &handles { h.graceful_shutdown(Some(grace)); }
                 let _ = stop_tx.send(true);
@@ -245,10 +287,14 @@ impl Application {
                 };
             }
         }
+        // Event streams never finish on their own: end them first, so the drain below
+        // waits only for real requests.
+        self.state.events.close();
         for h in &handles {
             h.graceful_shutdown(Some(grace));
         }
         let _ = stop_tx.send(true);
+        while background.join_next().await.is_some() {}
         while let Some(result) = tasks.join_next().await {
             if let Ok(Err(e)) = result {
                 tracing::warn!(error = %e, "listener ended with an error during shutdown");
@@ -258,6 +304,15 @@ impl Application {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// The event bus's background work.
+#[derive(Debug, Clone, Copy)]
+enum EventTask {
+    /// Delivering events to subscribers and between instances.
+    Deliver,
+    /// Deleting events past their retention.
+    Retention,
 }
 
 /// A plain-HTTP server on `listener` with the slow-client timeouts applied.

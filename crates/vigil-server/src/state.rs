@@ -30,6 +30,12 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// The uploads use case (streamed media in and out, and the media transfer gate).
     pub uploads: Arc<vigil_core::uploads::Uploads>,
+    /// The event bus (`GET /api/v1/events`, audit events, cross-instance fan-out).
+    pub events: vigil_core::events::EventBus,
+    /// Recently verified credentials (`auth.cache_secs`), dropped through the event bus.
+    pub auth_cache: Arc<crate::auth::cache::AuthCache>,
+    /// Readiness probes of the database and blob store.
+    pub health: vigil_core::health::Health,
     /// When the process started serving.
     pub started: Instant,
 }

@@ -91,6 +91,9 @@ pub const RULES: &[(&str, &str, Access)] = &[
     // The audit log: admins only (it names every user and address).
     ("GET", "/api/v1/audit", ADMIN),
     ("GET", "/api/v1/audit/export.csv", ADMIN),
+    // Live events: any signed-in role may connect; each event is filtered by its role.
+    ("GET", "/api/v1/events", VIEWER),
+    ("GET", "/api/v1/events/ws", VIEWER),
     // Uploads and analysis: viewers read, operators write.
     ("GET", "/api/v1/uploads", VIEWER),
     ("POST", "/api/v1/uploads", OPERATOR),

@@ -3,6 +3,7 @@
 //! and the auth, user and API-key routes.
 
 pub mod access;
+pub mod cache;
 pub mod cookie;
 pub mod middleware;
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod console;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod media;
 pub mod uploads;

@@ -777,6 +777,8 @@ fn expected() -> Vec<(&'static str, &'static str, Expect)> {
         ("DELETE", "/api/v1/apikeys/{id}", AtLeast(Admin)),
         ("GET", "/api/v1/audit", AtLeast(Admin)),
         ("GET", "/api/v1/audit/export.csv", AtLeast(Admin)),
+        ("GET", "/api/v1/events", AtLeast(Viewer)),
+        ("GET", "/api/v1/events/ws", AtLeast(Viewer)),
         ("GET", "/api/v1/uploads", AtLeast(Viewer)),
         ("POST", "/api/v1/uploads", AtLeast(Operator)),
         ("GET", "/api/v1/uploads/{id}", AtLeast(Viewer)),
