@@ -76,9 +76,9 @@ impl Identity {
     /// Writes an audit record. A failure is logged loudly but does not undo the
     /// action, which has already been committed.
     pub(crate) async fn record(&self, actor: &Actor, event: Event) {
-        let action = event.action;
+        let action = event.action.as_str();
         if let Err(e) = self.audit.record(actor, event).await {
-            tracing::error!(error = %e, action = action.as_str(), "could not write the audit record");
+            tracing::error!(error = %e, action, "could not write the audit record");
         }
     }
 

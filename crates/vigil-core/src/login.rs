@@ -15,6 +15,16 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::ids::{SessionId, UserId};
 
+/// A verified credential and when it stops working at the latest (Unix ms; `None` for
+/// a key without expiry), so a cache of it never outlives it.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Who is calling.
+    pub principal: Principal,
+    /// The key's expiry, or the session's idle or absolute end, whichever is first.
+    pub valid_until: Option<i64>,
+}
+
 /// Where a request comes from, as far as sessions care.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -307,14 +317,16 @@ impl Identity {
 
     /// The application behind an API key: `None` when the key is wrong, expired or
     /// revoked. Records the key's use.
-    pub async fn authenticate_api_key(&self, key: &str) -> Result<Option<Verified>> {
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<Option<Principal>> {
+        Ok(self.verify_api_key(key).await?.map(|v| v.principal))
+    }
+
+    /// [`Identity::authenticate_api_key`], with when the key stops working anyway.
+    pub async fn verify_api_key(&self, key: &str) -> Result<Option<Verified>> {
         Ok(apikeys::authenticate(&self.db, key)
             .await?
             .map(|found| Verified {
-                owner_user_id: found.created_by.clone(),
-                key_id: Some(found.id.clone()),
-                session_id: None,
-                not_after_ms: found.expires_at,
+                valid_until: found.expires_at,
                 principal: Principal {
                     id: found.id,
                     name: found.name,
@@ -326,23 +338,29 @@ impl Identity {
 
     /// The person behind a session cookie: `None` when the session is unknown, expired
     /// or the user disabled. Refreshes the idle timer.
-    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Verified>> {
+    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Principal>> {
+        Ok(self
+            .verify_session(cookie_value)
+            .await?
+            .map(|v| v.principal))
+    }
+
+    /// [`Identity::authenticate_session`], with when the session ends if left idle
+    /// (or at its absolute end, whichever is first).
+    pub async fn verify_session(&self, cookie_value: &str) -> Result<Option<Verified>> {
         let Some((session, user)) =
             sessions::authenticate(&self.db, cookie_value, self.lifetimes).await?
         else {
             return Ok(None);
         };
         let must_enroll_totp = self.must_enroll_totp(&user).await?;
-        // A remembered session must not outlive its idle or absolute end.
         let idle_ms = i64::try_from(self.lifetimes.idle.as_millis()).unwrap_or(i64::MAX);
-        let not_after_ms = session
-            .expires_at
-            .min(session.last_seen_at.saturating_add(idle_ms));
         Ok(Some(Verified {
-            owner_user_id: Some(user.id.clone()),
-            key_id: None,
-            session_id: Some(session.id.clone()),
-            not_after_ms: Some(not_after_ms),
+            valid_until: Some(
+                session
+                    .expires_at
+                    .min(session.last_seen_at.saturating_add(idle_ms)),
+            ),
             principal: Principal {
                 id: user.id,
                 name: user.username,
@@ -365,21 +383,4 @@ impl Identity {
             PrincipalKind::ApiKey => None,
         }
     }
-}
-
-/// A credential that checked out: who is calling, what it hangs on (so a cache of it can
-/// be dropped when any of those change) and when it stops being valid anyway.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    /// The caller.
-    pub principal: Principal,
-    /// The user behind a session, or who created an API key.
-    pub owner_user_id: Option<String>,
-    /// The API key's id, for a key.
-    pub key_id: Option<String>,
-    /// The session's public id, for a session.
-    pub session_id: Option<String>,
-    /// Unix ms after which the credential is no longer valid (key expiry; session idle
-    /// or absolute end), if it has such a time.
-    pub not_after_ms: Option<i64>,
 }

@@ -62,7 +62,25 @@ impl Identity {
     /// apikey`). Call [`Identity::close`] when done.
     pub async fn open(settings: &Settings) -> anyhow::Result<Identity> {
         let db = open_database(settings, Schema::AsConfigured).await?;
-        Identity::new(settings, &db).context("setting up identity")
+        let mut identity = Identity::new(settings, &db).context("setting up identity")?;
+        // A command's audit records are published too (into the shared `events` table;
+        // no Redis relay runs in a command), so running servers drop credentials it
+        // revoked from their caches at once.
+        let options = crate::events::BusOptions {
+            redis: None,
+            ..crate::events::BusOptions::from_settings(settings)
+        };
+        match crate::events::EventBus::open(db, options).await {
+            Ok(bus) => {
+                identity.audit = identity
+                    .audit
+                    .with_observer(std::sync::Arc::new(crate::events::AuditPublisher::new(bus)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit records of this command will not be published as events")
+            }
+        }
+        Ok(identity)
     }
 
     /// Closes the database (commands call this before exiting).

@@ -172,7 +172,7 @@ async fn refusals_are_specific() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.principal.id, created.api_key.id);
+    assert_eq!(found.id, created.api_key.id);
     id.close().await;
 }
 

@@ -24,7 +24,7 @@ const MAX_ENTRIES: usize = 10_000;
 /// Identifiers an entry is dropped by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Owners {
-    /// The user behind a session, or who created an API key.
+    /// The user behind a session.
     pub user_id: Option<String>,
     /// The API key's id.
     pub key_id: Option<String>,

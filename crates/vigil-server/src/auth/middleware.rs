@@ -3,6 +3,8 @@
 //! check CSRF for cookie-authenticated writes, and either pass the request on with the
 //! [`Principal`] in its extensions or answer 401/403 (or redirect a page to the login).
 
+use std::time::{Duration, Instant};
+
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, HOST, LOCATION, ORIGIN, REFERER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
@@ -10,8 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use vigil_auth::{token, Principal, PrincipalKind, Role};
-
-use std::time::{Duration, Instant};
+use vigil_core::login::Verified;
 
 use super::access::{self, Access};
 use super::cache::{AuthCache, Owners};
@@ -70,6 +71,7 @@ pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, Response> {
+    let fail = |e: vigil_core::Error| ApiError::from(e).into_response();
     let cache = &state.auth_cache;
     if let Some(key) = presented_api_key(headers) {
         let cache_key = AuthCache::key("key", &key);
@@ -77,15 +79,12 @@ pub(crate) async fn authenticate(
             return Ok(Some(p));
         }
         let generation = cache.generation();
-        let Some(found) = state
-            .identity
-            .authenticate_api_key(&key)
-            .await
-            .map_err(fail)?
-        else {
+        let found = state.identity.verify_api_key(&key).await.map_err(fail)?;
+        let Some(found) = found else {
             return Err(unauthorized("the API key is not valid, expired or revoked"));
         };
-        return Ok(Some(remember(cache, cache_key, found, generation)));
+        remember(cache, cache_key, &found, generation);
+        return Ok(Some(found.principal));
     }
     let Some(value) = cookie::read(headers) else {
         return Ok(None);
@@ -95,40 +94,29 @@ pub(crate) async fn authenticate(
         return Ok(Some(p));
     }
     let generation = cache.generation();
-    let found = state
-        .identity
-        .authenticate_session(&value)
-        .await
-        .map_err(fail)?;
-    Ok(found.map(|found| remember(cache, cache_key, found, generation)))
+    let found = state.identity.verify_session(&value).await.map_err(fail)?;
+    Ok(found.map(|found| {
+        remember(cache, cache_key, &found, generation);
+        found.principal
+    }))
 }
 
-fn fail(e: vigil_core::Error) -> Response {
-    ApiError::from(e).into_response()
-}
-
-/// Caches a verified credential (unless the cache was invalidated since `generation`)
-/// and returns its principal.
-fn remember(
-    cache: &AuthCache,
-    cache_key: String,
-    found: vigil_core::login::Verified,
-    generation: u64,
-) -> Principal {
-    let owners = Owners {
-        user_id: found.owner_user_id,
-        key_id: found.key_id,
-        session_id: found.session_id,
+/// Caches `found` under `cache_key`, never past the credential's own end.
+fn remember(cache: &AuthCache, cache_key: String, found: &Verified, generation: u64) {
+    let p = &found.principal;
+    let owners = match &p.kind {
+        PrincipalKind::ApiKey => Owners {
+            key_id: Some(p.id.clone()),
+            ..Owners::default()
+        },
+        PrincipalKind::Session { session_id, .. } => Owners {
+            user_id: Some(p.id.clone()),
+            session_id: Some(session_id.clone()),
+            ..Owners::default()
+        },
     };
-    let not_after = found.not_after_ms.map(instant_at);
-    cache.insert(
-        cache_key,
-        found.principal.clone(),
-        owners,
-        not_after,
-        generation,
-    );
-    found.principal
+    let not_after = found.valid_until.map(instant_at);
+    cache.insert(cache_key, p.clone(), owners, not_after, generation);
 }
 
 /// The monotonic instant of Unix time `ms` (now, if it is already past). Capped a day
