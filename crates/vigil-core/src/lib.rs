@@ -28,6 +28,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod identity;
 pub mod ids;
 pub mod login;

@@ -142,6 +142,7 @@ impl Application {
             blobs.clone(),
             &settings,
         ));
+        let health = vigil_core::health::Health::new(db.clone(), blobs.clone());
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
@@ -154,6 +155,7 @@ impl Application {
                 rate_limits,
                 events,
                 auth_cache,
+                health,
                 started: Instant::now(),
             },
             main,
