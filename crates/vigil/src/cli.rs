@@ -145,9 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _guard = telemetry::init(&settings)?;
             verify::run(&settings).await
         }
-        Command::Analyze(args) => {
-            vision_command(&overrides, move |s| analyze::run(&s, args)).await
-        }
+        Command::Analyze(args) => vision_command(&overrides, move |s| analyze::run(&s, args)).await,
         Command::Eval(args) => vision_command(&overrides, move |s| eval::run(&s, args)).await,
         Command::Bench(args) if args.http.is_some() => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
