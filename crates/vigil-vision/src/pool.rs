@@ -10,7 +10,9 @@
 //! | [`Lane::Batch`] | video jobs | never refused for being busy: the caller waits for a place | up to `batch_queue` jobs; more callers wait outside |
 //!
 //! A worker that becomes free always takes the oldest interactive job first, then the
-//! oldest live frame, then the oldest batch job. Live and batch together never occupy
+//! oldest live frame, then the oldest batch job, except that one background pick in
+//! four goes to a waiting batch job even while frames wait (a camera running all day
+//! must not stall every video job until it stops). Live and batch together never occupy
 //! more than `workers - reserved_interactive` workers (default: one worker kept for
 //! interactive requests when there are two or more), so a saturated camera or video
 //! load cannot make an interactive request wait for a whole background job.
@@ -227,7 +229,13 @@ struct Sched {
     superseded: u64,
     max_pending_per_source: usize,
     closed: bool,
+    /// Background picks so far, for batch's share of them.
+    background_turns: u64,
 }
+
+/// One background pick in this many goes to a waiting batch job even when live frames
+/// wait too: a busy camera must not stall video jobs forever, and live keeps the rest.
+const BATCH_SHARE: u64 = 4;
 
 impl Sched {
     /// The next job a free worker should run, honouring priority and the reservation.
@@ -239,8 +247,15 @@ impl Sched {
         if background >= background_workers {
             return None;
         }
-        for lane in [Lane::Live, Lane::Batch] {
+        let batch_turn = self.background_turns % BATCH_SHARE == BATCH_SHARE - 1;
+        let order = if batch_turn {
+            [Lane::Batch, Lane::Live]
+        } else {
+            [Lane::Live, Lane::Batch]
+        };
+        for lane in order {
             if let Some(job) = self.queues[lane.index()].pop_front() {
+                self.background_turns += 1;
                 return Some((lane, job));
             }
         }
@@ -636,6 +651,47 @@ fn panicked() -> VisionError {
 
 #[cfg(test)]
 mod tests {
+    struct Noop;
+    impl super::PendingJob for Noop {
+        fn run(self: Box<Self>) -> super::Delivery {
+            Box::new(|| ())
+        }
+        fn supersede(self: Box<Self>) {}
+    }
+
+    fn queued(id: u64) -> super::Queued {
+        super::Queued {
+            id,
+            source: None,
+            job: Box::new(Noop),
+            place: None,
+        }
+    }
+
+    #[test]
+    fn batch_gets_one_background_turn_in_four_while_live_frames_keep_coming() {
+        let mut sched = super::Sched::default();
+        let mut picked = Vec::new();
+        for turn in 0..8u64 {
+            // A fresh live frame always waits; the batch queue never empties.
+            sched.queues[super::Lane::Live.index()].push_back(queued(turn * 2));
+            sched.queues[super::Lane::Batch.index()].push_back(queued(turn * 2 + 1));
+            if let Some((lane, job)) = sched.pick(1) {
+                picked.push(lane);
+                let _ = job.job.run();
+            }
+        }
+        let batch = picked
+            .iter()
+            .filter(|l| **l == super::Lane::Batch)
+            .count();
+        assert_eq!(picked.len(), 8);
+        assert_eq!(batch, 2, "one turn in four goes to batch: {picked:?}");
+        // Interactive still comes first, whatever the turn.
+        sched.queues[super::Lane::Interactive.index()].push_back(queued(99));
+        assert!(matches!(sched.pick(1), Some((super::Lane::Interactive, _))));
+    }
+
     use super::*;
     use std::sync::mpsc;
 
