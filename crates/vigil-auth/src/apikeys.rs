@@ -85,9 +85,7 @@ fn read(row: &AnyRow) -> Result<(ApiKey, String), AuthError> {
 fn check_name(name: &str) -> Result<String, AuthError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AuthError::Invalid(
-            "a key name has 1 to 100 printable characters".into(),
-        ));
+        return Err(AuthError::InvalidKeyName);
     }
     Ok(name.to_string())
 }
@@ -103,9 +101,7 @@ pub async fn create(
     let name = check_name(name)?;
     let now = now_ms();
     if expires_at.is_some_and(|e| e <= now) {
-        return Err(AuthError::Invalid(
-            "the expiry must be in the future".into(),
-        ));
+        return Err(AuthError::ExpiryInPast);
     }
     // A prefix collision (48 random bits) is astronomically rare; retry anyway.
     for _ in 0..3 {

@@ -49,20 +49,17 @@ impl Passwords {
     pub fn check_policy(&self, password: &str, username: &str) -> Result<(), AuthError> {
         let chars = password.chars().count();
         if chars < self.min_length {
-            return Err(AuthError::Invalid(format!(
-                "the password must have at least {} characters",
-                self.min_length
-            )));
+            return Err(AuthError::PasswordTooShort {
+                min: self.min_length,
+            });
         }
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(AuthError::Invalid(format!(
-                "the password must be at most {MAX_PASSWORD_BYTES} bytes"
-            )));
+            return Err(AuthError::PasswordTooLong {
+                max: MAX_PASSWORD_BYTES,
+            });
         }
         if password.trim().eq_ignore_ascii_case(username.trim()) {
-            return Err(AuthError::Invalid(
-                "the password must not be the username".into(),
-            ));
+            return Err(AuthError::PasswordIsUsername);
         }
         Ok(())
     }

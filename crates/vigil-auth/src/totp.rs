@@ -51,9 +51,7 @@ pub async fn begin(db: &Database, keys: &Keys, user_id: &str) -> Result<Enrolmen
         .await?
         .ok_or(AuthError::NotFound("user"))?;
     if user.totp_enabled {
-        return Err(AuthError::Conflict(
-            "two-factor sign-in is already on; turn it off first".into(),
-        ));
+        return Err(AuthError::TotpAlreadyEnabled);
     }
     let seed: [u8; 20] = OsRng.gen();
     let t = totp(seed.to_vec(), &user.username)?;
@@ -85,17 +83,13 @@ pub async fn confirm(
         .await?
         .ok_or(AuthError::NotFound("user"))?;
     if creds.user.totp_enabled {
-        return Err(AuthError::Conflict(
-            "two-factor sign-in is already on".into(),
-        ));
+        return Err(AuthError::TotpAlreadyEnabled);
     }
     if creds.totp_secret.is_none() {
-        return Err(AuthError::Invalid("start enrolment first".into()));
+        return Err(AuthError::TotpNotStarted);
     }
     let Some(step) = matching_step(keys, &creds, code)? else {
-        return Err(AuthError::Denied(
-            "the code is not valid; check the device's clock",
-        ));
+        return Err(AuthError::InvalidTotpCode);
     };
     let codes = new_recovery_codes();
     let mut tx = db

@@ -92,9 +92,7 @@ pub fn normalise_username(name: &str) -> Result<String, AuthError> {
     if ok {
         Ok(name)
     } else {
-        Err(AuthError::Invalid(
-            "a username has 1 to 64 letters, digits, `.`, `_`, `-` or `@`".into(),
-        ))
+        Err(AuthError::InvalidUsername)
     }
 }
 
@@ -109,9 +107,7 @@ pub async fn create(
     let username = normalise_username(username)?;
     passwords.check_policy(password, &username)?;
     if by_username(db, &username).await?.is_some() {
-        return Err(AuthError::Conflict(format!(
-            "user `{username}` already exists"
-        )));
+        return Err(AuthError::UsernameTaken(username));
     }
     let hash = passwords.hash(password).await?;
     let now = now_ms();
@@ -139,9 +135,9 @@ pub async fn create(
     match done {
         Ok(_) => Ok(user),
         // Lost a race with another insert of the same name.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AuthError::Conflict(
-            format!("user `{}` already exists", user.username),
-        )),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(AuthError::UsernameTaken(user.username))
+        }
         Err(e) => Err(AuthError::db("creating a user")(e)),
     }
 }
@@ -231,9 +227,7 @@ pub async fn update(
     let loses_admin =
         user.role == Role::Admin && !user.disabled && (role != Role::Admin || disabled);
     if loses_admin && enabled_admins(db).await? <= 1 {
-        return Err(AuthError::Conflict(
-            "this is the last enabled admin; make another admin first".into(),
-        ));
+        return Err(AuthError::LastAdmin);
     }
     sqlx::query("UPDATE users SET role = $1, disabled = $2, updated_at = $3 WHERE id = $4")
         .bind(role.as_str())
@@ -251,9 +245,7 @@ pub async fn update(
 pub async fn delete(db: &Database, id: &str) -> Result<User, AuthError> {
     let user = get(db, id).await?.ok_or(AuthError::NotFound("user"))?;
     if user.role == Role::Admin && !user.disabled && enabled_admins(db).await? <= 1 {
-        return Err(AuthError::Conflict(
-            "this is the last enabled admin; make another admin first".into(),
-        ));
+        return Err(AuthError::LastAdmin);
     }
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id)

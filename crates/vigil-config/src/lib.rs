@@ -109,8 +109,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Request rate limits.
     pub rate_limit: RateLimitSettings,
+    /// The event bus: retention of the `events` table and cross-instance fan-out.
+    pub events: EventSettings,
     /// Redis URL (`VIGIL_REDIS_URL`); when set, rate-limit budgets are shared by every
-    /// Vigil instance using it.
+    /// Vigil instance using it, and events published on one instance reach every other.
     pub redis_url: Option<Secret>,
 }
 
@@ -131,6 +133,7 @@ impl Default for Settings {
             vision: VisionSettings::default(),
             auth: AuthSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            events: EventSettings::default(),
             redis_url: None,
         }
     }
@@ -331,6 +334,12 @@ pub struct LimitSettings {
     pub image_upload_bytes: usize,
     /// Video and audio uploads.
     pub media_upload_bytes: usize,
+    /// Media transfers (uploads and content downloads) in flight at once, over all
+    /// callers; beyond it the server answers 503 with `Retry-After`.
+    pub media_in_flight: usize,
+    /// Media transfers in flight at once per caller (API key, else user, else client
+    /// address); beyond it the caller gets 429.
+    pub media_in_flight_per_caller: usize,
     /// Largest image width or height in pixels accepted for decoding.
     pub image_max_dimension: u32,
     /// Largest image area in pixels accepted for decoding.
@@ -343,6 +352,10 @@ impl Default for LimitSettings {
             json_body_bytes: 1024 * 1024,
             image_upload_bytes: 16 * 1024 * 1024,
             media_upload_bytes: 512 * 1024 * 1024,
+            // Each transfer holds about 1 MiB of buffers and one file; 16 keep a 2-core
+            // box's disk busy without letting one client monopolise it.
+            media_in_flight: 16,
+            media_in_flight_per_caller: 4,
             image_max_dimension: 12_000,
             image_max_pixels: 50_000_000,
         }
@@ -427,6 +440,11 @@ pub struct AuthSettings {
     /// The URL users reach Vigil at (`https://vigil.example.com`), used in bootstrap and
     /// reset links; defaults to the listen address.
     pub public_url: Option<String>,
+    /// Seconds a verified API key or session is remembered in memory, sparing the
+    /// database lookup on the next requests; 0 turns the cache off. Revocation, logout,
+    /// disabling a user and role or password changes drop cached entries at once, on
+    /// every instance (through the event bus).
+    pub cache_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -443,6 +461,28 @@ impl Default for AuthSettings {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             public_url: None,
+            cache_secs: 5,
+        }
+    }
+}
+
+/// The event bus (`GET /api/v1/events`, its WebSocket, and fan-out between instances).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSettings {
+    /// Hours an event stays in the `events` table, so a client that reconnects with
+    /// `Last-Event-ID` gets what it missed; older events are deleted hourly.
+    pub retention_hours: u64,
+    /// Redis pub/sub channel events travel on between instances (when `redis_url` is
+    /// set); deployments, or test runs, sharing one Redis use different channels.
+    pub redis_channel: String,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            retention_hours: 72,
+            redis_channel: "vigil:events".into(),
         }
     }
 }

@@ -180,6 +180,23 @@ impl Settings {
                 "body limits must be greater than zero".to_string(),
             );
         }
+        if self.limits.media_in_flight == 0 || self.limits.media_in_flight_per_caller == 0 {
+            fail(
+                "limits.media_in_flight / limits.media_in_flight_per_caller",
+                "VIGIL_LIMITS__MEDIA_IN_FLIGHT / VIGIL_LIMITS__MEDIA_IN_FLIGHT_PER_CALLER",
+                "must be at least 1 (media uploads and downloads would all be refused)".to_string(),
+            );
+        } else if self.limits.media_in_flight_per_caller > self.limits.media_in_flight {
+            fail(
+                "limits.media_in_flight_per_caller",
+                "VIGIL_LIMITS__MEDIA_IN_FLIGHT_PER_CALLER",
+                format!(
+                    "is {}, more than limits.media_in_flight ({}); one caller can never have more \
+                     transfers than the whole server",
+                    self.limits.media_in_flight_per_caller, self.limits.media_in_flight
+                ),
+            );
+        }
         if !(0.0..=1.0).contains(&self.vision.det_threshold) {
             fail(
                 "vision.det_threshold",
@@ -207,6 +224,34 @@ impl Settings {
                 "auth.purge_interval_secs",
                 "VIGIL_AUTH__PURGE_INTERVAL_SECS",
                 "must be at least 1".to_string(),
+            );
+        }
+        if auth.cache_secs > 60 {
+            fail(
+                "auth.cache_secs",
+                "VIGIL_AUTH__CACHE_SECS",
+                format!(
+                    "is {}; keep it at most 60 (a few seconds is enough; 0 turns the cache off)",
+                    auth.cache_secs
+                ),
+            );
+        }
+        let events = &self.events;
+        if !(1..=24 * 365).contains(&events.retention_hours) {
+            fail(
+                "events.retention_hours",
+                "VIGIL_EVENTS__RETENTION_HOURS",
+                format!(
+                    "is {}; use 1 to 8760 hours (a year)",
+                    events.retention_hours
+                ),
+            );
+        }
+        if events.redis_channel.is_empty() || events.redis_channel.contains(char::is_whitespace) {
+            fail(
+                "events.redis_channel",
+                "VIGIL_EVENTS__REDIS_CHANNEL",
+                "must be a non-empty name without spaces".to_string(),
             );
         }
         if auth.min_password_length < 8 {
@@ -360,6 +405,25 @@ mod tests {
             .map(|e| e.key)
             .collect();
         assert_eq!(keys, ["debug", "cookies.secure"]);
+    }
+
+    #[test]
+    fn media_concurrency_limits_must_be_positive_and_consistent() {
+        let mut s = Settings::default();
+        s.limits.media_in_flight = 0;
+        let e = s.validate().expect_err("zero refused");
+        assert!(e
+            .0
+            .iter()
+            .any(|e| e.key.starts_with("limits.media_in_flight")));
+        let mut s = Settings::default();
+        s.limits.media_in_flight = 2;
+        s.limits.media_in_flight_per_caller = 3;
+        let e = s.validate().expect_err("per caller above global refused");
+        assert!(e
+            .0
+            .iter()
+            .any(|e| e.key == "limits.media_in_flight_per_caller"));
     }
 
     #[test]

@@ -5,6 +5,50 @@
 //! audit records and policy checks happen here and nowhere else, so a rule is written
 //! once. Below this crate sit storage (`vigil-store`), identity primitives (`vigil-auth`)
 //! and the inference engine (`vigil-vision`); nothing here knows about axum or clap.
+//!
+//! Where things are:
+//! - [`identity`]: [`Identity`], the context of every identity use case; the use cases
+//!   are its methods, one file per subject: [`accounts`], [`login`], [`sessions`],
+//!   [`totp`], [`apikeys`], [`bootstrap`], [`audit`] (reading the log).
+//! - [`maintenance`]: opening the database for a command, migrate, backup, restore,
+//!   `vigil verify`'s checks.
+//! - [`runtime`]: the supervised runtime every background task starts through (restart
+//!   with back-off, state for `/readyz` and `/metrics`, drain on shutdown);
+//!   [`housekeeping`]: the background purge of ended sessions and spent tokens.
+//! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
+//! - [`error`]: [`Error`], what a use case fails with; the server maps each variant to
+//!   a status and code in one table.
+//!
+//! Front ends import this crate, never `vigil_store` or `vigil_auth` (a test in
+//! `crates/vigil/tests/it/architecture.rs` enforces it for routes and commands); the
+//! plain data types they need are re-exported below.
 
+pub mod accounts;
+pub mod apikeys;
+pub mod audit;
+pub mod bootstrap;
+pub mod error;
+pub mod events;
+pub mod housekeeping;
+pub mod identity;
+pub mod ids;
+pub mod login;
 pub mod maintenance;
 pub mod runtime;
+pub mod sessions;
+pub mod totp;
+pub mod uploads;
+
+pub use error::{Error, Result};
+pub use identity::Identity;
+pub use ids::{ApiKeyId, SessionId, UploadId, UserId};
+
+// Plain data the front ends name (no storage behind them). Re-exported so routes and
+// commands depend on this crate alone.
+pub use vigil_auth::apikeys::ApiKey;
+pub use vigil_auth::audit::{Actor, AuditRecord};
+pub use vigil_auth::sessions::Session;
+pub use vigil_auth::totp::Enrolment;
+pub use vigil_auth::users::User;
+pub use vigil_auth::{Principal, PrincipalKind, Role};
+pub use vigil_store::{now_ms, UtcTime};

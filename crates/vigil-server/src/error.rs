@@ -45,8 +45,46 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The content type (declared or sniffed) is not accepted here.
     UnsupportedMediaType,
-    /// The body is well-formed but its values are not acceptable.
+    /// The requested byte range lies outside the resource; `Content-Range: bytes */LEN`
+    /// gives its length.
+    RangeNotSatisfiable,
+    /// The body is well-formed but its values are not acceptable (and no more specific
+    /// code below applies).
     ValidationFailed,
+    /// The username has characters or a length that are not allowed.
+    InvalidUsername,
+    /// The password is shorter than `auth.min_password_length`.
+    PasswordTooShort,
+    /// The password is longer than hashing accepts.
+    PasswordTooLong,
+    /// The password equals the username.
+    PasswordIsUsername,
+    /// The current password given to confirm an account change is wrong.
+    WrongPassword,
+    /// The API key name is empty, too long or has control characters.
+    InvalidKeyName,
+    /// The requested key lifetime is out of range.
+    InvalidExpiry,
+    /// TOTP confirmation before enrolment was started.
+    TotpNotStarted,
+    /// An audit-log filter value is out of range or malformed.
+    InvalidFilter,
+    /// The TOTP or recovery code is wrong, reused or out of time.
+    InvalidTotpCode,
+    /// The bootstrap or reset link is unknown, expired or already used.
+    InvalidToken,
+    /// An API key cannot have a higher role than its creator.
+    RoleAboveCreator,
+    /// Another user already has this username.
+    UsernameTaken,
+    /// The change would leave no enabled admin.
+    LastAdmin,
+    /// TOTP is already on.
+    TotpAlreadyEnabled,
+    /// The policy requires TOTP for this role; it cannot be turned off.
+    TotpRequiredByPolicy,
+    /// First-admin setup on a server that already has users.
+    AlreadySetUp,
     /// Too many requests; see `Retry-After`.
     RateLimited,
     /// An unexpected server error (details are in the server log under the request id).
@@ -62,17 +100,36 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::InvalidJson => StatusCode::BAD_REQUEST,
-            ErrorCode::Unauthorized | ErrorCode::TotpRequired => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden | ErrorCode::CsrfFailed | ErrorCode::TotpEnrollmentRequired => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::Unauthorized
+            | ErrorCode::TotpRequired
+            | ErrorCode::InvalidTotpCode
+            | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden
+            | ErrorCode::CsrfFailed
+            | ErrorCode::TotpEnrollmentRequired
+            | ErrorCode::RoleAboveCreator => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict
+            | ErrorCode::UsernameTaken
+            | ErrorCode::LastAdmin
+            | ErrorCode::TotpAlreadyEnabled
+            | ErrorCode::TotpRequiredByPolicy
+            | ErrorCode::AlreadySetUp => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorCode::ValidationFailed
+            | ErrorCode::InvalidUsername
+            | ErrorCode::PasswordTooShort
+            | ErrorCode::PasswordTooLong
+            | ErrorCode::PasswordIsUsername
+            | ErrorCode::WrongPassword
+            | ErrorCode::InvalidKeyName
+            | ErrorCode::InvalidExpiry
+            | ErrorCode::TotpNotStarted
+            | ErrorCode::InvalidFilter => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ServiceUnavailable | ErrorCode::Overloaded => {
@@ -93,6 +150,7 @@ impl ErrorCode {
             409 => ErrorCode::Conflict,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
+            416 => ErrorCode::RangeNotSatisfiable,
             422 => ErrorCode::ValidationFailed,
             429 => ErrorCode::RateLimited,
             503 => ErrorCode::ServiceUnavailable,
@@ -202,14 +260,84 @@ impl From<vigil_store::StoreError> for ApiError {
 
 impl From<vigil_auth::AuthError> for ApiError {
     fn from(e: vigil_auth::AuthError) -> Self {
-        use vigil_auth::AuthError as A;
+        vigil_core::Error::from(e).into()
+    }
+}
+
+impl From<vigil_core::Error> for ApiError {
+    /// The one mapping from use-case errors to the API's codes and statuses.
+    fn from(e: vigil_core::Error) -> Self {
+        use vigil_core::Error as E;
+        let code = match &e {
+            E::InvalidUsername => ErrorCode::InvalidUsername,
+            E::PasswordTooShort { .. } => ErrorCode::PasswordTooShort,
+            E::PasswordTooLong { .. } => ErrorCode::PasswordTooLong,
+            E::PasswordIsUsername => ErrorCode::PasswordIsUsername,
+            E::WrongPassword => ErrorCode::WrongPassword,
+            E::InvalidKeyName => ErrorCode::InvalidKeyName,
+            E::InvalidExpiry(_) => ErrorCode::InvalidExpiry,
+            E::TotpNotStarted => ErrorCode::TotpNotStarted,
+            E::InvalidFilter(_) => ErrorCode::InvalidFilter,
+            E::Invalid(_) => ErrorCode::ValidationFailed,
+            E::BadCredentials | E::Denied(_) => ErrorCode::Unauthorized,
+            E::TotpRequired => ErrorCode::TotpRequired,
+            E::InvalidTotpCode(_) => ErrorCode::InvalidTotpCode,
+            E::InvalidToken => ErrorCode::InvalidToken,
+            E::RoleAboveCreator => ErrorCode::RoleAboveCreator,
+            E::NotFound(_) => ErrorCode::NotFound,
+            E::UsernameTaken(_) => ErrorCode::UsernameTaken,
+            E::LastAdmin => ErrorCode::LastAdmin,
+            E::TotpAlreadyEnabled => ErrorCode::TotpAlreadyEnabled,
+            E::TotpRequiredByPolicy => ErrorCode::TotpRequiredByPolicy,
+            E::AlreadySetUp => ErrorCode::AlreadySetUp,
+            E::Conflict(_) => ErrorCode::Conflict,
+            E::Throttled { retry_after_secs } => {
+                let wait = *retry_after_secs;
+                return ApiError::new(ErrorCode::RateLimited, e.to_string()).with_retry_after(wait);
+            }
+            E::Storage(_) => return ApiError::from_store(e),
+            E::Internal(_) => return ApiError::internal(e),
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<vigil_core::ids::InvalidId> for ApiError {
+    /// A malformed id in a path names nothing: 404, as for an unknown one.
+    fn from(e: vigil_core::ids::InvalidId) -> Self {
+        vigil_core::Error::from(e).into()
+    }
+}
+
+impl ApiError {
+    /// A storage failure: 503 when the database or blob store is unreachable (worth a
+    /// retry), else 500. Never "not found".
+    fn from_store(e: vigil_core::Error) -> Self {
         match e {
-            A::Invalid(m) => ApiError::new(ErrorCode::ValidationFailed, m),
-            A::NotFound(what) => ApiError::not_found(what),
-            A::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-            A::Denied(m) => ApiError::new(ErrorCode::Unauthorized, m),
-            A::Store(s) => s.into(),
-            A::Internal(m) => ApiError::internal(anyhow::anyhow!(m)),
+            vigil_core::Error::Storage(s) => s.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<vigil_core::uploads::UploadError> for ApiError {
+    fn from(e: vigil_core::uploads::UploadError) -> Self {
+        use vigil_core::uploads::UploadError as U;
+        let message = e.to_string();
+        match e {
+            U::Empty | U::InvalidName | U::InvalidLimit => {
+                ApiError::new(ErrorCode::ValidationFailed, message)
+            }
+            U::UnrecognisedType | U::TypeNotAccepted(_) => {
+                ApiError::new(ErrorCode::UnsupportedMediaType, message)
+            }
+            U::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, message),
+            U::BadBody(_) => ApiError::new(ErrorCode::BadRequest, message),
+            U::NotFound => ApiError::not_found("upload"),
+            U::RangeNotSatisfiable { .. } => ApiError::new(ErrorCode::RangeNotSatisfiable, message),
+            U::BlobMissing(_) => ApiError::internal(e),
+            U::Staging(_) => ApiError::unavailable("storage", e),
+            U::Store(s) => s.into(),
         }
     }
 }

@@ -61,9 +61,28 @@ impl Application {
             .await
             .context("opening the blob store")?;
 
-        let identity = Arc::new(
-            crate::auth::Identity::new(&settings, &db).context("setting up identity and access")?,
-        );
+        let events = vigil_core::events::EventBus::open(
+            db.clone(),
+            vigil_core::events::BusOptions::from_settings(&settings),
+        )
+        .await
+        .context("opening the event bus")?;
+        let mut identity =
+            crate::auth::Identity::new(&settings, &db).context("setting up identity and access")?;
+        // Every audit record is published as an event, and the events that change what a
+        // credential may do (from any instance) drop it from the auth cache.
+        identity.audit =
+            identity
+                .audit
+                .with_observer(Arc::new(vigil_core::events::AuditPublisher::new(
+                    events.clone(),
+                )));
+        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(Duration::from_secs(
+            settings.auth.cache_secs,
+        )));
+        let cache = auth_cache.clone();
+        events.on_event(Arc::new(move |event| cache.on_event(event)));
+        let identity = Arc::new(identity);
 
         let rate_limits = Arc::new(
             crate::ratelimits::RateLimits::from_settings(&settings)
@@ -115,15 +134,23 @@ impl Application {
             rate_limits_enabled = rate_limits.enabled,
             "storage ready"
         );
+        let uploads = Arc::new(vigil_core::uploads::Uploads::new(
+            db.clone(),
+            blobs.clone(),
+            &settings,
+        ));
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
                 db,
                 blobs,
+                uploads,
                 metrics: Arc::new(metrics),
                 vision,
                 identity,
                 rate_limits,
+                events,
+                auth_cache,
                 started: Instant::now(),
                 runtime: Runtime::default(),
             },
@@ -139,30 +166,13 @@ impl Application {
     /// operator. `None` once any user exists. The link is returned, never logged: log
     /// files outlive the hour and may be read by more people than the console.
     pub async fn bootstrap_link(&self) -> anyhow::Result<Option<String>> {
-        let db = &self.state.db;
-        if vigil_auth::users::count(db).await? > 0 {
-            return Ok(None);
-        }
-        let (token, _) = vigil_auth::tokens::issue(
-            db,
-            vigil_auth::tokens::Purpose::Bootstrap,
-            None,
-            None,
-            crate::routes::auth::BOOTSTRAP_TTL,
-        )
-        .await?;
-        let base = match &self.state.settings.auth.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => {
-                let scheme = if self.state.settings.tls.enabled() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{}", self.local_addr())
-            }
+        let scheme = if self.state.settings.tls.enabled() {
+            "https"
+        } else {
+            "http"
         };
-        Ok(Some(format!("{base}/setup?token={token}")))
+        let fallback = format!("{scheme}://{}", self.local_addr());
+        Ok(self.state.identity.bootstrap_link(&fallback).await?)
     }
 
     /// The main listener's address.
@@ -188,17 +198,34 @@ impl Application {
     }
 
     /// Starts the background tasks every server runs, through the supervised runtime
-    /// (`state.runtime`): today the `purge` of ended sessions and spent one-time tokens
-    /// (every `auth.purge_interval_secs`). [`Application::run_until_stopped`] calls it; a
+    /// (`state.runtime`): the event bus's delivery and retention, and the `purge` of ended
+    /// sessions and spent one-time tokens (every `auth.purge_interval_secs`). [`Application::run_until_stopped`] calls it; a
     /// new task is one more `spawn_supervised` here (see `vigil_core::runtime`).
     fn start_tasks(&self) {
         let state = &self.state;
+        // The event bus: delivery (and cross-instance fan-out), and retention.
+        for task in [EventTask::Deliver, EventTask::Retention] {
+            let bus = state.events.clone();
+            state
+                .runtime
+                .spawn_supervised(task.name(), move |stop: CancellationToken| {
+                    let bus = bus.clone();
+                    async move {
+                        let stopped = stop.cancelled_owned();
+                        match task {
+                            EventTask::Deliver => bus.run(stopped).await?,
+                            EventTask::Retention => bus.run_retention(stopped).await?,
+                        }
+                        anyhow::Ok(())
+                    }
+                });
+        }
         let (db, lifetimes) = (state.db.clone(), state.identity.lifetimes);
         let interval = Duration::from_secs(state.settings.auth.purge_interval_secs);
         state
             .runtime
             .spawn_supervised("purge", move |stop: CancellationToken| {
-                vigil_core::maintenance::run_purge(db.clone(), lifetimes, interval, stop)
+                vigil_core::housekeeping::run_purge(db.clone(), lifetimes, interval, stop)
             });
     }
 
@@ -272,6 +299,7 @@ impl Application {
         tokio::select! {
             _ = shutdown => tracing::info!("shutdown requested; finishing in-flight requests"),
             Some(result) = tasks.join_next() => {
+                self.state.events.close();
                 // A listener stopped on its own: that is fatal, but still drain the others.
                 for h in &handles { h.graceful_shutdown(Some(grace)); }
                 runtime.drain(grace).await;
@@ -283,7 +311,10 @@ impl Application {
                 };
             }
         }
-        // Listeners and background tasks drain at the same time, each within the grace.
+        // Event streams never finish on their own: end them first, so the drain below
+        // waits only for real requests. Listeners and background tasks then drain at the
+        // same time, each within the grace.
+        self.state.events.close();
         for h in &handles {
             h.graceful_shutdown(Some(grace));
         }
@@ -301,6 +332,25 @@ impl Application {
         self.state.db.close().await;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// The event bus's background work.
+#[derive(Debug, Clone, Copy)]
+enum EventTask {
+    /// Delivering events to subscribers and between instances.
+    Deliver,
+    /// Deleting events past their retention.
+    Retention,
+}
+
+impl EventTask {
+    /// Its name in the runtime (`/readyz`, metrics, logs).
+    fn name(self) -> &'static str {
+        match self {
+            EventTask::Deliver => "events-delivery",
+            EventTask::Retention => "events-retention",
+        }
     }
 }
 

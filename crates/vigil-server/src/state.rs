@@ -29,6 +29,12 @@ pub struct AppState {
     pub identity: std::sync::Arc<Identity>,
     /// Rate-limit budgets and the store that counts them.
     pub rate_limits: Arc<RateLimits>,
+    /// The uploads use case (streamed media in and out, and the media transfer gate).
+    pub uploads: Arc<vigil_core::uploads::Uploads>,
+    /// The event bus (`GET /api/v1/events`, audit events, cross-instance fan-out).
+    pub events: vigil_core::events::EventBus,
+    /// Recently verified credentials (`auth.cache_secs`), dropped through the event bus.
+    pub auth_cache: Arc<crate::auth::cache::AuthCache>,
     /// When the process started serving.
     pub started: Instant,
     /// The supervised background tasks and the shutdown token (start every background

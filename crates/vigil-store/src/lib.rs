@@ -19,7 +19,7 @@ pub mod db;
 mod error;
 pub mod uploads;
 
-pub use blob::{open_blob_store, BlobError, BlobKey, BlobStore};
+pub use blob::{open_blob_store, BlobError, BlobKey, BlobStore, BlobStream};
 pub use db::{Backend, Database, MigrationStatus};
 pub use error::StoreError;
 

@@ -37,6 +37,20 @@ pub struct NewUpload {
     pub original_name: Option<String>,
 }
 
+/// What a caller supplies to create an upload from a file it has already written,
+/// hashed and sniffed (a streamed request body).
+#[derive(Debug, Clone)]
+pub struct StagedUpload {
+    /// Sniffed content type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Display name from the client, already sanitised.
+    pub original_name: Option<String>,
+}
+
 const COLUMNS: &str = "id, blob_key, content_type, size_bytes, sha256, original_name, created_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Upload, StoreError> {
@@ -77,13 +91,48 @@ pub async fn create(
     let sha256 = sha256_hex(&new.data);
     let size_bytes = i64::try_from(new.data.len()).unwrap_or(i64::MAX);
     let key = blobs.put(new.data).await?;
+    insert(
+        db,
+        blobs,
+        key,
+        StagedUpload {
+            content_type: new.content_type,
+            size_bytes,
+            sha256,
+            original_name: new.original_name,
+        },
+    )
+    .await
+}
+
+/// Moves the staged file at `file` into the blob store (durably) and then commits the
+/// row; returns the row. On failure the file may still exist and is the caller's to
+/// remove; a crash at any point leaves at most an unreferenced blob or staged file,
+/// never a row without its blob.
+pub async fn create_from_file(
+    db: &Database,
+    blobs: &dyn BlobStore,
+    file: &std::path::Path,
+    staged: StagedUpload,
+) -> Result<Upload, StoreError> {
+    let key = blobs.put_file(file).await?;
+    insert(db, blobs, key, staged).await
+}
+
+/// Commits the row for a blob that is already durable; removes the blob if that fails.
+async fn insert(
+    db: &Database,
+    blobs: &dyn BlobStore,
+    key: BlobKey,
+    staged: StagedUpload,
+) -> Result<Upload, StoreError> {
     let upload = Upload {
         id: BlobKey::generate().as_str().to_string(),
         blob_key: key,
-        content_type: new.content_type,
-        size_bytes,
-        sha256,
-        original_name: new.original_name,
+        content_type: staged.content_type,
+        size_bytes: staged.size_bytes,
+        sha256: staged.sha256,
+        original_name: staged.original_name,
         created_at: now_ms(),
     };
     let inserted = sqlx::query(

@@ -1,11 +1,21 @@
-//! Command-line definitions (clap derive). Each subcommand's help says whether it is
-//! safe to run while a server uses the same data.
+//! Command-line definitions (clap derive) and the dispatch to `commands`. Each
+//! subcommand's help says whether it is safe to run while a server uses the same data.
+//!
+//! Layering: this module knows every command; a command module (`commands/*`) defines
+//! its own arguments and never imports this one, so the two do not depend on each other
+//! in a cycle.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use vigil_config::{Overrides, Profile};
+
+use crate::commands::config::ConfigCommand;
+use crate::commands::tls::TlsCommand;
+use crate::commands::vision_command;
+use crate::commands::{analyze, backup, bench, config, eval, load, serve, tls, users, verify};
+use crate::telemetry;
 
 /// Vigil: a self-hosted AI server for cameras and media.
 ///
@@ -59,17 +69,17 @@ pub enum Command {
     Migrate,
     /// Inspect the configuration.
     #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(crate::commands::config::ConfigCommand),
     /// Write a consistent backup archive (database + blobs + checksums). Safe while a server runs.
-    Backup(BackupArgs),
+    Backup(crate::commands::backup::BackupArgs),
     /// Restore a backup archive after verifying it. Stop the server first.
-    Restore(RestoreArgs),
+    Restore(crate::commands::backup::RestoreArgs),
     /// Check stored data for tampering (the audit log's hash chain); exits 1 on a problem.
     /// Needs the server's secret_key. Safe while a server runs.
     Verify,
     /// TLS helpers.
     #[command(subcommand)]
-    Tls(TlsCommand),
+    Tls(crate::commands::tls::TlsCommand),
     /// Analyse image files: faces, masks, embeddings, liveness. Safe while the server runs.
     Analyze(crate::commands::analyze::AnalyzeArgs),
     /// Evaluate detection or mask accuracy on labelled test images. Safe while the server runs.
@@ -98,59 +108,64 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-/// `vigil config …`.
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print the effective configuration as TOML, secrets masked. Safe any time.
-    Show,
-    /// Check the configuration and exit non-zero with every problem listed. Safe any time.
-    Check,
-}
-
-/// `vigil backup` options.
-#[derive(Debug, Args)]
-pub struct BackupArgs {
-    /// Archive to write (a .tar file); refused if it exists unless --force.
-    pub file: PathBuf,
-    /// Overwrite an existing archive.
-    #[arg(long)]
-    pub force: bool,
-}
-
-/// `vigil restore` options.
-#[derive(Debug, Args)]
-pub struct RestoreArgs {
-    /// Archive written by `vigil backup`.
-    pub file: PathBuf,
-    /// Replace existing data (otherwise the target must be empty).
-    #[arg(long)]
-    pub force: bool,
-    /// Only verify the archive's checksums; change nothing.
-    #[arg(long)]
-    pub verify_only: bool,
-}
-
-/// `vigil tls …`.
-#[derive(Debug, Subcommand)]
-pub enum TlsCommand {
-    /// Generate a self-signed certificate and key for LAN use (browsers allow the camera
-    /// only over HTTPS or on localhost). Safe any time.
-    SelfSigned(SelfSignedArgs),
-}
-
-/// `vigil tls self-signed` options.
-#[derive(Debug, Args)]
-pub struct SelfSignedArgs {
-    /// Host names or IP addresses the certificate is for (repeatable).
-    #[arg(long = "host", value_name = "NAME|IP", required = true)]
-    pub hosts: Vec<String>,
-    /// Folder for cert.pem and key.pem [default: <data-dir>/tls].
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-    /// Validity in days.
-    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=825))]
-    pub days: u32,
-    /// Overwrite existing files.
-    #[arg(long)]
-    pub force: bool,
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let overrides = cli.global.overrides();
+    match cli.command {
+        Command::Serve(args) => {
+            let overrides = Overrides {
+                listen: args.listen,
+                tls_cert: args.tls_cert,
+                tls_key: args.tls_key,
+                ..overrides
+            };
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            serve::run(settings).await
+        }
+        Command::Migrate => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            backup::migrate(&settings).await
+        }
+        Command::Config(ConfigCommand::Show) => config::show(&overrides),
+        Command::Config(ConfigCommand::Check) => config::check(&overrides),
+        Command::Backup(args) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            backup::backup(&settings, &args).await
+        }
+        Command::Restore(args) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            backup::restore(&settings, &args).await
+        }
+        Command::Verify => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            verify::run(&settings).await
+        }
+        Command::Analyze(args) => vision_command(&overrides, move || analyze::run(args)).await,
+        Command::Eval(args) => vision_command(&overrides, move || eval::run(args)).await,
+        Command::Bench(args) if args.http.is_some() => {
+            let settings = vigil_config::load::load_unvalidated(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            bench::run_http(args).await
+        }
+        Command::Bench(args) => vision_command(&overrides, move || bench::run(args)).await,
+        Command::User(cmd) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            users::user(&settings, cmd).await
+        }
+        Command::Apikey(cmd) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            users::apikey(&settings, cmd).await
+        }
+        Command::Tls(TlsCommand::SelfSigned(args)) => {
+            let settings = vigil_config::load::load_unvalidated(&overrides)?;
+            tls::self_signed(&settings, &args)
+        }
+    }
 }

@@ -192,7 +192,7 @@ function showSecret(scope, value, expiresAt) {
 // What to do with some errors instead of just showing them: data-error="name".
 const ON_ERROR = {
   login: (form, err) => {
-    if (err.code !== "totp_required") return false;
+    if (err.code !== "totp_required" && err.code !== "invalid_totp_code") return false;
     const row = document.getElementById("totp-row");
     const field = document.getElementById("totp");
     const first = row.hidden;

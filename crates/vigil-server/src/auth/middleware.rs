@@ -9,9 +9,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use vigil_auth::{apikeys, policy, sessions, token, Principal, PrincipalKind, Role};
+use vigil_auth::{token, Principal, PrincipalKind, Role};
+
+use std::time::{Duration, Instant};
 
 use super::access::{self, Access};
+use super::cache::{AuthCache, Owners};
 use super::cookie;
 use crate::error::{ApiError, ErrorCode};
 use crate::middleware::client_ip::ClientAddr;
@@ -61,49 +64,79 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
 }
 
 /// The caller behind an API key or session cookie. A presented API key that is wrong,
-/// expired or revoked is an error (401); a stale cookie just means "anonymous".
-async fn authenticate(
+/// expired or revoked is an error (401); a stale cookie just means "anonymous". A
+/// verified credential is remembered briefly ([`AuthCache`]); misses are looked up.
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, Response> {
-    let fail = |e: vigil_auth::AuthError| ApiError::from(e).into_response();
+    let cache = &state.auth_cache;
     if let Some(key) = presented_api_key(headers) {
-        let found = apikeys::authenticate(&state.db, &key).await.map_err(fail)?;
-        let Some(found) = found else {
+        let cache_key = AuthCache::key("key", &key);
+        if let Some(p) = cache.get(&cache_key) {
+            return Ok(Some(p));
+        }
+        let generation = cache.generation();
+        let Some(found) = state
+            .identity
+            .authenticate_api_key(&key)
+            .await
+            .map_err(fail)?
+        else {
             return Err(unauthorized("the API key is not valid, expired or revoked"));
         };
-        return Ok(Some(Principal {
-            id: found.id,
-            name: found.name,
-            role: found.role,
-            kind: PrincipalKind::ApiKey,
-        }));
+        return Ok(Some(remember(cache, cache_key, found, generation)));
     }
     let Some(value) = cookie::read(headers) else {
         return Ok(None);
     };
-    let identity = &state.identity;
-    let Some((session, user)) = sessions::authenticate(&state.db, &value, identity.lifetimes)
+    let cache_key = AuthCache::key("session", &value);
+    if let Some(p) = cache.get(&cache_key) {
+        return Ok(Some(p));
+    }
+    let generation = cache.generation();
+    let found = state
+        .identity
+        .authenticate_session(&value)
         .await
-        .map_err(fail)?
-    else {
-        return Ok(None);
+        .map_err(fail)?;
+    Ok(found.map(|found| remember(cache, cache_key, found, generation)))
+}
+
+fn fail(e: vigil_core::Error) -> Response {
+    ApiError::from(e).into_response()
+}
+
+/// Caches a verified credential (unless the cache was invalidated since `generation`)
+/// and returns its principal.
+fn remember(
+    cache: &AuthCache,
+    cache_key: String,
+    found: vigil_core::login::Verified,
+    generation: u64,
+) -> Principal {
+    let owners = Owners {
+        user_id: found.owner_user_id,
+        key_id: found.key_id,
+        session_id: found.session_id,
     };
-    let must_enroll_totp = !user.totp_enabled
-        && policy::require_totp(&state.db)
-            .await
-            .map_err(fail)?
-            .contains(&user.role);
-    Ok(Some(Principal {
-        id: user.id,
-        name: user.username,
-        role: user.role,
-        kind: PrincipalKind::Session {
-            session_id: session.id,
-            csrf_token: sessions::csrf_token(&identity.keys, &value),
-            must_enroll_totp,
-        },
-    }))
+    let not_after = found.not_after_ms.map(instant_at);
+    cache.insert(
+        cache_key,
+        found.principal.clone(),
+        owners,
+        not_after,
+        generation,
+    );
+    found.principal
+}
+
+/// The monotonic instant of Unix time `ms` (now, if it is already past). Capped a day
+/// ahead: it only ever shortens a cache entry's few seconds.
+fn instant_at(ms: i64) -> Instant {
+    const DAY_MS: u64 = 86_400_000;
+    let ahead = u64::try_from(ms.saturating_sub(vigil_core::now_ms())).unwrap_or(0);
+    Instant::now() + Duration::from_millis(ahead.min(DAY_MS))
 }
 
 /// `X-API-Key: …` or `Authorization: Bearer …`.
@@ -127,6 +160,12 @@ fn authorize(
 ) -> Result<(), Box<Response>> {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let by_key = principal.is_some_and(|p| !p.is_user());
+    if is_websocket_upgrade(req.headers()) && !by_key {
+        // Browsers send cookies with cross-site WebSocket handshakes and no CSRF header
+        // can be added to one: the Origin is the only defence, so it is required to be
+        // ours (a GET, hence not covered below).
+        check_origin(state, req.headers(), client).map_err(|e| Box::new(e.into_response()))?;
+    }
     if unsafe_method && !by_key {
         // Even public writes (login, setup, reset) must not come from another site's
         // page: that would sign a victim's browser into the attacker's account. API keys
@@ -169,6 +208,14 @@ fn authorize(
             Ok(())
         }
     }
+}
+
+/// Whether the request asks to become a WebSocket (`Upgrade: websocket`).
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// 401 with `WWW-Authenticate: Bearer`, as RFC 6750 asks.

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::Extension;
 use ipnet::IpNet;
 
 /// Where a request comes from, after trusted-proxy handling.
@@ -18,6 +19,19 @@ pub struct ClientAddr {
     pub ip: Option<IpAddr>,
     /// Whether the client used HTTPS (directly or to a trusted proxy).
     pub https: bool,
+}
+
+impl ClientAddr {
+    /// The address as text, for the audit log and session records.
+    pub fn ip_text(&self) -> Option<String> {
+        self.ip.map(|ip| ip.to_string())
+    }
+}
+
+/// The client's address as text from a handler's optional [`ClientAddr`] (absent only
+/// for in-process requests without a socket).
+pub fn ip_of(client: Option<&Extension<ClientAddr>>) -> Option<String> {
+    client.and_then(|c| c.ip_text())
 }
 
 /// Trusted-proxy configuration.

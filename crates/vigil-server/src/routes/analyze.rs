@@ -2,7 +2,7 @@
 //! one image. CPU work runs in the bounded inference pool; when it is full the answer is
 //! 503 with `Retry-After`, never an unbounded queue.
 //!
-//! Open only while debug features are on (development) until the identity layer lands.
+//! Open to operators and above (see `routes/table.rs`), by session or API key.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};

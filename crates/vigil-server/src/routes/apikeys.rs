@@ -6,14 +6,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_auth::audit::{Actor, Event};
-use vigil_auth::{apikeys, Role};
+use vigil_core::{apikeys, Actor, ApiKeyId, Role};
 
 use crate::auth::middleware::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
-use crate::middleware::client_ip::ClientAddr;
-use crate::routes::auth::{audit, ip_of};
+use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::routes::views::ApiKeyView;
 use crate::state::AppState;
 
@@ -21,8 +19,7 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/api/v1/apikeys", tag = "apikeys",
     responses((status = 200, description = "Keys", body = [ApiKeyView])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ApiKeyView>>> {
-    let all = apikeys::list(&state.db).await?;
-    Ok(Json(all))
+    Ok(Json(state.identity.list_api_keys().await?))
 }
 
 /// A new key.
@@ -56,44 +53,22 @@ pub async fn create(
     client: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<NewApiKey>,
 ) -> ApiResult<Response> {
-    if body.role > caller.role {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "a key cannot have a higher role than its creator",
-        ));
-    }
-    let expires_at = match body.expires_in_days {
-        Some(days) if !(1..=3650).contains(&days) => {
-            return Err(ApiError::new(
-                ErrorCode::ValidationFailed,
-                "expires_in_days must be between 1 and 3650",
-            ))
-        }
-        Some(days) => Some(vigil_store::now_ms().saturating_add(i64::from(days) * 86_400_000)),
-        None => None,
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let new = apikeys::NewApiKey {
+        name: body.name,
+        role: body.role,
+        expires_in_days: body.expires_in_days,
     };
-    let creator = caller.user_id().map(str::to_string);
-    let (key, row) = apikeys::create(
-        &state.db,
-        &body.name,
-        body.role,
-        creator.as_deref(),
-        expires_at,
-    )
-    .await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("apikey.create")
-            .target("apikey", row.id.clone())
-            .detail("name", row.name.clone())
-            .detail("role", row.role.as_str())
-            .detail("prefix", row.prefix.clone()),
-    )
-    .await;
+    let created = state
+        .identity
+        .create_api_key(&actor, Some(&caller), new)
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedApiKey { key, api_key: row }),
+        Json(CreatedApiKey {
+            key: created.key,
+            api_key: created.api_key,
+        }),
     )
         .into_response())
 }
@@ -109,16 +84,10 @@ pub async fn revoke(
     client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKeyView>> {
-    let key = apikeys::revoke(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("apikey.revoke")
-            .target("apikey", id)
-            .detail("name", key.name.clone()),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let key = state
+        .identity
+        .revoke_api_key(&actor, &ApiKeyId::parse(&id)?)
+        .await?;
     Ok(Json(key))
 }

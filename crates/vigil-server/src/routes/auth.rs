@@ -1,38 +1,57 @@
 //! Sign-in and one's own account: login, logout, who am I, password change, TOTP,
 //! own sessions, first-admin setup, password reset, and the TOTP policy.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_auth::audit::{Actor, Event};
-use vigil_auth::tokens::{self, Purpose};
-use vigil_auth::{policy, sessions, throttle, totp, users, PrincipalKind, Role};
+use vigil_core::login::{ClientInfo, LoginAttempt};
+use vigil_core::{Actor, Identity, PrincipalKind, Role, SessionId, UserId};
 
 use crate::auth::cookie;
 use crate::auth::middleware::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
-use crate::middleware::client_ip::ClientAddr;
+use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::routes::views::{SessionView, UserView};
 use crate::state::AppState;
 
-/// The client's address as text (`unknown` for in-process requests without a socket).
-pub(crate) fn ip_of(client: Option<&Extension<ClientAddr>>) -> Option<String> {
-    client.and_then(|c| c.ip).map(|ip| ip.to_string())
+/// What the session layer needs to know about the request: address, browser, and the
+/// cookie it came with (ended when a new session starts).
+fn client_info(headers: &HeaderMap, client: Option<&Extension<ClientAddr>>) -> ClientInfo {
+    ClientInfo {
+        ip: ip_of(client),
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        cookie: cookie::read(headers),
+    }
 }
 
-/// Writes an audit record; a failure is logged loudly but does not undo the action,
-/// which has already been committed.
-pub(crate) async fn audit(state: &AppState, actor: Actor, event: Event) {
-    let action = event.action;
-    if let Err(e) = state.identity.audit.record(&actor, event).await {
-        tracing::error!(error = %e, action, "could not write the audit record");
-    }
+/// The `Set-Cookie` headers for a session just started.
+fn session_cookie(
+    state: &AppState,
+    client: Option<&Extension<ClientAddr>>,
+    cookie_value: &str,
+) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    let secure = cookie::secure(&state.settings, client.map(|c| &c.0));
+    cookie::set(
+        &mut out,
+        cookie_value,
+        secure,
+        state.identity.lifetimes.absolute.as_secs(),
+    );
+    out
+}
+
+/// The signed-in caller's user id (the access layer lets only people reach account
+/// routes; an API key's id is never a user id, so the lookups below find nothing).
+fn user_id_of(caller: &vigil_core::Principal) -> UserId {
+    UserId::from_stored(caller.id.clone())
 }
 
 /// Login request.
@@ -61,15 +80,13 @@ pub struct LoginResponse {
     pub must_enroll_totp: bool,
 }
 
-const BAD_LOGIN: &str = "invalid username or password";
-
 /// Sign in with username and password (and TOTP when enrolled). Sets the session cookie.
 /// Unknown usernames and wrong passwords get the same answer in about the same time;
 /// repeated failures from one address wait (`429` with `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; cookie set", body = LoginResponse),
-        (status = 401, description = "Wrong credentials (`unauthorized`) or TOTP needed (`totp_required`)", body = ErrorBody),
+        (status = 401, description = "Wrong credentials (`unauthorized`), TOTP needed (`totp_required`) or a wrong code (`invalid_totp_code`)", body = ErrorBody),
         (status = 429, description = "Too many failures; see Retry-After", body = ErrorBody),
     ))]
 pub async fn login(
@@ -78,136 +95,23 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let identity = &state.identity;
-    let ip = ip_of(client.as_ref());
-    let ip_key = ip.clone().unwrap_or_else(|| "unknown".into());
-    let typed: String = body
-        .username
-        .trim()
-        .to_lowercase()
-        .chars()
-        .take(128)
-        .collect();
-    let failed = |reason: &'static str| {
-        Event::new("auth.login")
-            .failed()
-            .detail("reason", reason)
-            .detail("username", typed.clone())
+    let attempt = LoginAttempt {
+        username: body.username,
+        password: body.password,
+        totp: body.totp,
     };
-
-    if let Err(wait) = throttle::check(&state.db, &identity.throttle, &typed, &ip_key).await? {
-        audit(
-            &state,
-            Actor::anonymous(Some(typed.clone()), ip.clone()),
-            failed("throttled"),
-        )
-        .await;
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "too many failed sign-ins; wait before trying again",
-        )
-        .with_retry_after(wait));
-    }
-
-    let creds = match users::normalise_username(&typed) {
-        Ok(name) => users::by_username(&state.db, &name).await?,
-        Err(_) => None,
-    };
-    let password_ok = identity
-        .passwords
-        .verify(
-            &body.password,
-            creds.as_ref().map(|c| c.password_hash.as_str()),
-        )
+    let signed_in = state
+        .identity
+        .login(attempt, client_info(&headers, client.as_ref()))
         .await?;
-    let creds = match creds {
-        Some(c) if password_ok && !c.user.disabled => c,
-        _ => {
-            throttle::record_failure(&state.db, &identity.throttle, &typed, &ip_key).await?;
-            audit(
-                &state,
-                Actor::anonymous(Some(typed.clone()), ip.clone()),
-                failed("bad credentials"),
-            )
-            .await;
-            return Err(ApiError::new(ErrorCode::Unauthorized, BAD_LOGIN));
-        }
-    };
-    let user = creds.user.clone();
-    if user.totp_enabled {
-        let code = body.totp.as_deref().map(str::trim).unwrap_or("");
-        if code.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::TotpRequired,
-                "enter the code from your authenticator app (or a recovery code)",
-            ));
-        }
-        if !totp::verify(&state.db, &identity.keys, &creds, code).await? {
-            throttle::record_failure(&state.db, &identity.throttle, &typed, &ip_key).await?;
-            audit(
-                &state,
-                Actor::anonymous(Some(typed.clone()), ip.clone()),
-                failed("bad second factor"),
-            )
-            .await;
-            return Err(ApiError::new(
-                ErrorCode::TotpRequired,
-                "the code is not valid",
-            ));
-        }
-    }
-    throttle::clear(&state.db, &typed, &ip_key).await?;
-
-    let must_enroll_totp =
-        !user.totp_enabled && policy::require_totp(&state.db).await?.contains(&user.role);
-    let (response_headers, csrf_token, session) =
-        start_session(&state, &user.id, &headers, client.as_ref()).await?;
-    let actor = Actor {
-        kind: vigil_auth::audit::ActorKind::User,
-        id: Some(user.id.clone()),
-        name: Some(user.username.clone()),
-        ip,
-    };
-    audit(
-        &state,
-        actor,
-        Event::new("auth.login").target("session", session.id.clone()),
-    )
-    .await;
-    tracing::info!(user = %user.username, session = %session.id, "signed in");
+    let out = session_cookie(&state, client.as_ref(), &signed_in.started.cookie_value);
     let body = LoginResponse {
-        user,
-        csrf_token,
-        expires_at: session.expires_at,
-        must_enroll_totp,
+        user: signed_in.user,
+        csrf_token: signed_in.started.csrf_token,
+        expires_at: signed_in.started.session.expires_at,
+        must_enroll_totp: signed_in.must_enroll_totp,
     };
-    Ok((StatusCode::OK, response_headers, Json(body)).into_response())
-}
-
-/// Starts a session for `user_id`, ending the one the request came with (a new id at
-/// every login and privilege change defeats session fixation). Returns the `Set-Cookie`
-/// headers, the CSRF token and the session.
-pub(crate) async fn start_session(
-    state: &AppState,
-    user_id: &str,
-    headers: &HeaderMap,
-    client: Option<&Extension<ClientAddr>>,
-) -> ApiResult<(HeaderMap, String, sessions::Session)> {
-    if let Some(old) = cookie::read(headers) {
-        sessions::end(&state.db, &old).await?;
-    }
-    let ip = ip_of(client);
-    let user_agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let lifetimes = state.identity.lifetimes;
-    let (value, session) =
-        sessions::create(&state.db, user_id, lifetimes, ip.as_deref(), user_agent).await?;
-    let mut out = HeaderMap::new();
-    let secure = cookie::secure(&state.settings, client.map(|c| &c.0));
-    cookie::set(&mut out, &value, secure, lifetimes.absolute.as_secs());
-    let csrf = sessions::csrf_token(&state.identity.keys, &value);
-    Ok((out, csrf, session))
+    Ok((StatusCode::OK, out, Json(body)).into_response())
 }
 
 /// Sign out: the session is deleted on the server and the cookie cleared.
@@ -219,19 +123,11 @@ pub async fn logout(
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if let Some(value) = cookie::read(&headers) {
-        sessions::end(&state.db, &value).await?;
-    }
-    let session_id = match &caller.kind {
-        PrincipalKind::Session { session_id, .. } => session_id.clone(),
-        PrincipalKind::ApiKey => String::new(),
-    };
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("auth.logout").target("session", session_id),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    state
+        .identity
+        .logout(&caller, &actor, cookie::read(&headers).as_deref())
+        .await?;
     let mut out = HeaderMap::new();
     cookie::clear(&mut out);
     Ok((StatusCode::NO_CONTENT, out).into_response())
@@ -265,31 +161,28 @@ pub struct Me {
     responses((status = 200, description = "The caller", body = Me),
               (status = 401, description = "Not signed in", body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<Me>> {
-    Ok(Json(match &caller.kind {
+    let me = state.identity.me(&caller).await?;
+    let p = me.principal;
+    Ok(Json(match p.kind {
         PrincipalKind::Session {
             session_id,
             csrf_token,
             must_enroll_totp,
-        } => {
-            let user = users::get(&state.db, &caller.id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("user"))?;
-            Me {
-                kind: "user",
-                id: caller.id.clone(),
-                name: caller.name.clone(),
-                role: caller.role,
-                csrf_token: Some(csrf_token.clone()),
-                session_id: Some(session_id.clone()),
-                must_enroll_totp: *must_enroll_totp,
-                totp_enabled: user.totp_enabled,
-            }
-        }
+        } => Me {
+            kind: "user",
+            id: p.id,
+            name: p.name,
+            role: p.role,
+            csrf_token: Some(csrf_token),
+            session_id: Some(session_id),
+            must_enroll_totp,
+            totp_enabled: me.totp_enabled,
+        },
         PrincipalKind::ApiKey => Me {
             kind: "apikey",
-            id: caller.id.clone(),
-            name: caller.name.clone(),
-            role: caller.role,
+            id: p.id,
+            name: p.name,
+            role: p.role,
             csrf_token: None,
             session_id: None,
             must_enroll_totp: false,
@@ -315,29 +208,6 @@ pub struct Rotated {
     pub csrf_token: String,
 }
 
-/// Checks the signed-in user's password (for sensitive account changes).
-async fn confirm_password(
-    state: &AppState,
-    user_id: &str,
-    password: &str,
-) -> ApiResult<users::Credentials> {
-    let creds = users::credentials(&state.db, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    if !state
-        .identity
-        .passwords
-        .verify(password, Some(&creds.password_hash))
-        .await?
-    {
-        return Err(ApiError::new(
-            ErrorCode::ValidationFailed,
-            "the current password is not correct",
-        ));
-    }
-    Ok(creds)
-}
-
 /// Change one's own password. Every other session of the user ends and this one gets a
 /// new id (new cookie and CSRF token).
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
@@ -350,24 +220,22 @@ pub async fn change_password(
     headers: HeaderMap,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<Response> {
-    confirm_password(&state, &caller.id, &body.current_password).await?;
-    users::set_password(
-        &state.db,
-        &state.identity.passwords,
-        &caller.id,
-        &body.new_password,
-    )
-    .await?;
-    let (out, csrf_token, session) =
-        start_session(&state, &caller.id, &headers, client.as_ref()).await?;
-    sessions::revoke_all(&state.db, &caller.id, Some(&session.id)).await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.password_change").target("user", caller.id.clone()),
-    )
-    .await;
-    Ok((StatusCode::OK, out, Json(Rotated { csrf_token })).into_response())
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let started = state
+        .identity
+        .change_password(
+            &actor,
+            &user_id_of(&caller),
+            &body.current_password,
+            &body.new_password,
+            &client_info(&headers, client.as_ref()),
+        )
+        .await?;
+    let out = session_cookie(&state, client.as_ref(), &started.cookie_value);
+    let body = Rotated {
+        csrf_token: started.csrf_token,
+    };
+    Ok((StatusCode::OK, out, Json(body)).into_response())
 }
 
 /// TOTP enrolment data.
@@ -391,13 +259,11 @@ pub async fn totp_enroll(
     Caller(caller): Caller,
     client: Option<Extension<ClientAddr>>,
 ) -> ApiResult<Json<TotpEnrolment>> {
-    let e = totp::begin(&state.db, &state.identity.keys, &caller.id).await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("totp.enroll_start").target("user", caller.id.clone()),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let e = state
+        .identity
+        .begin_totp(&actor, &user_id_of(&caller))
+        .await?;
     Ok(Json(TotpEnrolment {
         otpauth_uri: e.otpauth_uri,
         secret_base32: e.secret_base32,
@@ -435,20 +301,23 @@ pub async fn totp_confirm(
     headers: HeaderMap,
     ApiJson(body): ApiJson<TotpCode>,
 ) -> ApiResult<Response> {
-    let codes = totp::confirm(&state.db, &state.identity.keys, &caller.id, &body.code).await?;
-    let (out, csrf_token, _) = start_session(&state, &caller.id, &headers, client.as_ref()).await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("totp.enable").target("user", caller.id.clone()),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let enabled = state
+        .identity
+        .confirm_totp(
+            &actor,
+            &user_id_of(&caller),
+            &body.code,
+            &client_info(&headers, client.as_ref()),
+        )
+        .await?;
+    let out = session_cookie(&state, client.as_ref(), &enabled.started.cookie_value);
     Ok((
         StatusCode::OK,
         out,
         Json(TotpConfirmed {
-            recovery_codes: codes,
-            csrf_token,
+            recovery_codes: enabled.recovery_codes,
+            csrf_token: enabled.started.csrf_token,
         }),
     )
         .into_response())
@@ -472,23 +341,11 @@ pub async fn totp_disable(
     client: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<PasswordConfirm>,
 ) -> ApiResult<StatusCode> {
-    confirm_password(&state, &caller.id, &body.password).await?;
-    if policy::require_totp(&state.db)
-        .await?
-        .contains(&caller.role)
-    {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "your role must use two-factor sign-in",
-        ));
-    }
-    totp::disable(&state.db, &caller.id).await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("totp.disable").target("user", caller.id.clone()),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    state
+        .identity
+        .disable_totp(&actor, &user_id_of(&caller), caller.role, &body.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -499,14 +356,11 @@ pub async fn my_sessions(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> ApiResult<Json<Vec<SessionView>>> {
-    let current = match &caller.kind {
-        PrincipalKind::Session { session_id, .. } => Some(session_id.as_str()),
-        PrincipalKind::ApiKey => None,
-    };
-    let list = sessions::list(&state.db, &caller.id).await?;
+    let current = Identity::session_of(&caller);
+    let list = state.identity.list_sessions(&user_id_of(&caller)).await?;
     Ok(Json(
         list.into_iter()
-            .map(|s| SessionView::new(s, current))
+            .map(|s| SessionView::new(s, current.as_ref().map(SessionId::as_str)))
             .collect(),
     ))
 }
@@ -521,15 +375,12 @@ pub async fn revoke_my_session(
     client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !sessions::revoke(&state.db, &id, Some(&caller.id)).await? {
-        return Err(ApiError::not_found("session"));
-    }
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("session.revoke").target("session", id),
-    )
-    .await;
+    let id = SessionId::parse(&id)?;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    state
+        .identity
+        .revoke_own_session(&actor, &user_id_of(&caller), &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -545,8 +396,6 @@ pub struct Bootstrap {
     pub password: String,
 }
 
-const BAD_TOKEN: &str = "the link is not valid, has expired or was already used";
-
 /// Create the first admin with the one-time token printed when Vigil first started with
 /// no users (valid one hour, single use).
 #[utoipa::path(post, path = "/api/v1/auth/bootstrap", tag = "auth", request_body = Bootstrap,
@@ -557,39 +406,15 @@ pub async fn bootstrap(
     client: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<Bootstrap>,
 ) -> ApiResult<Response> {
-    let name = users::normalise_username(&body.username)?;
-    state
+    let user = state
         .identity
-        .passwords
-        .check_policy(&body.password, &name)?;
-    if tokens::consume(&state.db, Purpose::Bootstrap, &body.token)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::new(ErrorCode::Unauthorized, BAD_TOKEN));
-    }
-    if users::count(&state.db).await? > 0 {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "Vigil already has users; sign in instead",
-        ));
-    }
-    let user = users::create(
-        &state.db,
-        &state.identity.passwords,
-        &name,
-        &body.password,
-        Role::Admin,
-    )
-    .await?;
-    audit(
-        &state,
-        Actor::anonymous(Some(user.username.clone()), ip_of(client.as_ref())),
-        Event::new("user.bootstrap")
-            .target("user", user.id.clone())
-            .detail("role", "admin"),
-    )
-    .await;
+        .bootstrap_admin(
+            &body.token,
+            &body.username,
+            &body.password,
+            ip_of(client.as_ref()),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
@@ -612,38 +437,10 @@ pub async fn reset(
     client: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<Reset>,
 ) -> ApiResult<StatusCode> {
-    let Some(user_id) = tokens::peek(&state.db, Purpose::Reset, &body.token).await? else {
-        return Err(ApiError::new(ErrorCode::Unauthorized, BAD_TOKEN));
-    };
-    let user = users::get(&state.db, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, BAD_TOKEN))?;
-    // Check the password before spending the token, so a weak choice can be corrected.
     state
         .identity
-        .passwords
-        .check_policy(&body.password, &user.username)?;
-    if tokens::consume(&state.db, Purpose::Reset, &body.token)
-        .await?
-        .as_deref()
-        != Some(user_id.as_str())
-    {
-        return Err(ApiError::new(ErrorCode::Unauthorized, BAD_TOKEN));
-    }
-    users::set_password(
-        &state.db,
-        &state.identity.passwords,
-        &user.id,
-        &body.password,
-    )
-    .await?;
-    sessions::revoke_all(&state.db, &user.id, None).await?;
-    audit(
-        &state,
-        Actor::anonymous(Some(user.username.clone()), ip_of(client.as_ref())),
-        Event::new("user.password_reset").target("user", user.id.clone()),
-    )
-    .await;
+        .reset_password(&body.token, &body.password, ip_of(client.as_ref()))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -660,7 +457,7 @@ pub struct Policy {
     responses((status = 200, description = "Policy", body = Policy)))]
 pub async fn get_policy(State(state): State<AppState>) -> ApiResult<Json<Policy>> {
     Ok(Json(Policy {
-        require_totp: policy::require_totp(&state.db).await?,
+        require_totp: state.identity.totp_policy().await?,
     }))
 }
 
@@ -673,16 +470,10 @@ pub async fn put_policy(
     client: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<Policy>,
 ) -> ApiResult<Json<Policy>> {
-    policy::set_require_totp(&state.db, &body.require_totp).await?;
-    let roles: Vec<&str> = body.require_totp.iter().map(|r| r.as_str()).collect();
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("policy.update").detail("require_totp", roles),
-    )
-    .await;
-    get_policy(State(state)).await
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let require_totp = state
+        .identity
+        .set_totp_policy(&actor, &body.require_totp)
+        .await?;
+    Ok(Json(Policy { require_totp }))
 }
-
-/// How long a bootstrap token lives.
-pub const BOOTSTRAP_TTL: Duration = Duration::from_secs(3600);

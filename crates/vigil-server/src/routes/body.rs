@@ -1,21 +1,98 @@
 //! Reading an uploaded file from a request: a multipart form's `file` field, or the raw
 //! body. Shared by every route that takes a file.
+//!
+//! Two ways: [`read_file`] buffers the file (for small, capped bodies such as an image
+//! to analyse); [`file_body`] + [`field_chunks`]/[`raw_chunks`] hand it on as a stream
+//! of chunks, for media of any size.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use axum::extract::multipart::Field;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{header, StatusCode};
+use futures::{Stream, TryStreamExt};
+use vigil_core::uploads::BodyError;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
-/// The file's bytes and its sanitised display name (multipart only).
-pub async fn read_file(state: &AppState, req: Request) -> ApiResult<(Bytes, Option<String>)> {
-    let is_multipart = req
-        .headers()
+pub use vigil_core::uploads::sanitise_name;
+
+/// A request body that carries one file, not yet read.
+#[derive(Debug)]
+pub enum FileBody {
+    /// A `multipart/form-data` form; the file is its `file` field ([`field_chunks`]).
+    Multipart(Multipart),
+    /// The raw body is the file ([`raw_chunks`]).
+    Raw(Body),
+}
+
+/// Decides how `req` carries its file, without reading it.
+pub async fn file_body(state: &AppState, req: Request) -> ApiResult<FileBody> {
+    if is_multipart(&req) {
+        let form = Multipart::from_request(req, state).await.map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("bad multipart body: {}", e.body_text()),
+            )
+        })?;
+        Ok(FileBody::Multipart(form))
+    } else {
+        Ok(FileBody::Raw(req.into_body()))
+    }
+}
+
+/// The form's next field (callers look for the one named `file`).
+pub async fn next_field(form: &mut Multipart) -> ApiResult<Option<Field<'_>>> {
+    form.next_field().await.map_err(multipart_error)
+}
+
+/// The error for a form without a `file` field.
+pub fn no_file_field() -> ApiError {
+    ApiError::new(ErrorCode::ValidationFailed, "the form has no `file` field")
+}
+
+/// A multipart field as a stream of chunks (read with `Field::chunk`); the body limit's
+/// refusal becomes [`BodyError::TooLarge`].
+pub fn field_chunks(field: Field<'_>) -> impl Stream<Item = Result<Bytes, BodyError>> + Send + '_ {
+    futures::stream::try_unfold(field, |mut field| async move {
+        match field.chunk().await {
+            Ok(Some(chunk)) => Ok(Some((chunk, field))),
+            Ok(None) => Ok(None),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(BodyError::TooLarge),
+            Err(e) => Err(BodyError::Malformed(format!(
+                "bad multipart body: {}",
+                e.body_text()
+            ))),
+        }
+    })
+}
+
+/// A raw body as a stream of chunks; a body-limit layer's refusal becomes
+/// [`BodyError::TooLarge`].
+pub fn raw_chunks(body: Body) -> impl Stream<Item = Result<Bytes, BodyError>> + Send {
+    body.into_data_stream().map_err(|e| {
+        let inner = e.into_inner();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+        while let Some(err) = cause {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return BodyError::TooLarge;
+            }
+            cause = err.source();
+        }
+        BodyError::Malformed("the body could not be read".into())
+    })
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    if is_multipart {
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
+/// The file's bytes and its sanitised display name (multipart only).
+pub async fn read_file(state: &AppState, req: Request) -> ApiResult<(Bytes, Option<String>)> {
+    if is_multipart(&req) {
         let mut form = Multipart::from_request(req, state).await.map_err(|e| {
             ApiError::new(
                 ErrorCode::BadRequest,
@@ -59,30 +136,5 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
             ErrorCode::BadRequest,
             format!("bad multipart body: {}", e.body_text()),
         )
-    }
-}
-
-/// Keeps a display name printable and path-free.
-pub fn sanitise_name(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    let clean = clean.trim().to_string();
-    (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sanitise_name;
-
-    #[test]
-    fn names_lose_paths_and_control_characters() {
-        assert_eq!(sanitise_name("../../etc/passwd").as_deref(), Some("passwd"));
-        assert_eq!(
-            sanitise_name("C:\\x\\photo.jpg").as_deref(),
-            Some("photo.jpg")
-        );
-        assert_eq!(sanitise_name("a\u{0}b\nc.png").as_deref(), Some("abc.png"));
-        assert_eq!(sanitise_name(".."), None);
-        assert_eq!(sanitise_name("dir/"), None);
     }
 }

@@ -2,8 +2,8 @@
 //! compiled into the binary and escaped automatically) with small ES modules from
 //! `assets/js/` for the actions.
 //!
-//! Lists (users, API keys, one's sessions) are read straight from `vigil-auth` while
-//! rendering, so a page shows its data without JavaScript; every change goes through the
+//! Lists (users, API keys, one's sessions) are read through the identity use cases
+//! (`vigil-core`) while rendering, so a page shows its data without JavaScript; every change goes through the
 //! JSON API from `console.js`, which sends the CSRF token rendered into
 //! `<meta name="csrf-token">`. Access is decided by the auth middleware from the rule
 //! table ([`crate::routes::table`]); handlers check the principal again only so a
@@ -15,8 +15,7 @@ use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
-use vigil_auth::{apikeys, sessions, tokens, users, Principal, PrincipalKind, Role};
-use vigil_store::{now_ms, UtcTime};
+use vigil_core::{now_ms, Principal, PrincipalKind, Role, UserId, UtcTime};
 
 use crate::auth::middleware::{login_redirect, redirect};
 use crate::error::{ApiError, ErrorCode};
@@ -224,7 +223,7 @@ fn person(
     Ok(p)
 }
 
-fn internal(e: vigil_auth::AuthError, doing: &'static str) -> Response {
+fn internal(e: vigil_core::Error, doing: &'static str) -> Response {
     ApiError::internal(anyhow::Error::new(e).context(doing)).into_response()
 }
 
@@ -317,8 +316,8 @@ struct SetupPage {
 
 /// `GET /setup?token=…`: create the first administrator with the bootstrap token.
 pub async fn setup(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    let already_set_up = match users::count(&state.db).await {
-        Ok(n) => n > 0,
+    let already_set_up = match state.identity.is_set_up().await {
+        Ok(set_up) => set_up,
         Err(e) => return internal(e, "counting users"),
     };
     page(&SetupPage {
@@ -342,8 +341,8 @@ struct ResetPage {
 pub async fn reset(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
     // Checked without using it, so an expired link says so before anyone types.
-    let valid = match tokens::peek(&state.db, tokens::Purpose::Reset, &token).await {
-        Ok(v) => v.is_some(),
+    let valid = match state.identity.reset_token_is_valid(&token).await {
+        Ok(v) => v,
         Err(e) => return internal(e, "checking a reset token"),
     };
     page(&ResetPage {
@@ -397,13 +396,14 @@ pub async fn account(
         } => (session_id.as_str(), *must_enroll_totp),
         PrincipalKind::ApiKey => ("", false),
     };
-    let totp_enabled = match users::get(&state.db, &p.id).await {
-        Ok(Some(u)) => u.totp_enabled,
+    let me = UserId::from_stored(p.id.clone());
+    let totp_enabled = match state.identity.get_user(&me).await {
+        Ok(u) => u.totp_enabled,
         // Deleted between the middleware's check and now: treat as signed out.
-        Ok(None) => return redirect("/login"),
+        Err(vigil_core::Error::NotFound(_)) => return redirect("/login"),
         Err(e) => return internal(e, "reading the signed-in user"),
     };
-    let list = match sessions::list(&state.db, &p.id).await {
+    let list = match state.identity.list_sessions(&me).await {
         Ok(l) => l,
         Err(e) => return internal(e, "listing sessions"),
     };
@@ -471,7 +471,7 @@ pub async fn admin_users(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let list = match users::list(&state.db).await {
+    let list = match state.identity.list_users().await {
         Ok(l) => l,
         Err(e) => return internal(e, "listing users"),
     };
@@ -529,7 +529,7 @@ pub async fn admin_apikeys(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let list = match apikeys::list(&state.db).await {
+    let list = match state.identity.list_api_keys().await {
         Ok(l) => l,
         Err(e) => return internal(e, "listing API keys"),
     };

@@ -39,7 +39,7 @@ use vigil_auth::Role;
 use vigil_config::Settings;
 
 use super::console::Nav;
-use super::{analyze, apikeys, assets, audit, auth, console, docs, health, uploads, users};
+use super::{analyze, apikeys, assets, audit, auth, console, docs, events, health, uploads, users};
 use crate::auth::access::Access::{self, Account, AccountPage, Page, Public, PublicPage};
 use crate::ratelimits::RouteClass;
 use crate::state::AppState;
@@ -72,11 +72,17 @@ impl std::fmt::Debug for Handler {
 pub enum BodyClass {
     /// `limits.json_body_bytes` and `server.request_timeout_secs`: JSON, pages, files.
     Small,
-    /// The larger of `limits.media_upload_bytes` and `limits.image_upload_bytes`, and at
-    /// least ten minutes: uploads of video, audio and documents.
+    /// The larger of `limits.media_upload_bytes` and `limits.image_upload_bytes`, at least
+    /// ten minutes, and the media gate (global and per-caller transfer limits): uploads
+    /// of video, audio and documents.
     Media,
     /// `limits.image_upload_bytes` and `server.request_timeout_secs`: one image.
     Image,
+    /// No body; the media gate (global and per-caller transfer limits); a timeout until
+    /// the response starts, then the file streams as long as it takes: media downloads.
+    MediaDownload,
+    /// No body and no timeout: long-lived event streams (SSE, WebSocket).
+    Stream,
 }
 
 /// A console page's link in the shared navigation (and on the home page).
@@ -297,6 +303,15 @@ pub static ROUTES: &[Route] = &[
     Route::api(Method::GET, "/api/v1/audit/export.csv", ADMIN, || {
         routes!(audit::export_csv)
     }),
+    // Live events: any signed-in role may connect; each event is filtered by its role.
+    Route::api(Method::GET, "/api/v1/events", VIEWER, || {
+        routes!(events::stream)
+    })
+    .body(BodyClass::Stream),
+    Route::api(Method::GET, "/api/v1/events/ws", VIEWER, || {
+        routes!(events::websocket)
+    })
+    .body(BodyClass::Stream),
     // Uploads and analysis: viewers read, operators write.
     Route::api(Method::GET, "/api/v1/uploads", VIEWER, || {
         routes!(uploads::list)
@@ -316,7 +331,8 @@ pub static ROUTES: &[Route] = &[
     }),
     Route::api(Method::GET, "/api/v1/uploads/{id}/content", VIEWER, || {
         routes!(uploads::content)
-    }),
+    })
+    .body(BodyClass::MediaDownload),
     Route::api(Method::POST, "/api/v1/analyze", OPERATOR, || {
         routes!(analyze::analyze)
     })

@@ -2,39 +2,25 @@
 //! names. The type is decided by sniffing the bytes; the client's file name is kept for
 //! display only.
 //!
-//! Viewers may read, operators may write (see `auth::access`).
+//! Viewers may read, operators may write (see `auth::access`). Bodies stream in and out
+//! (see `vigil_core::uploads`); content downloads answer `Range` (see [`super::media`]).
+//! Both transfer routes pass the media gate (`middleware::media_gate`).
 
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vigil_store::uploads::{self, NewUpload, Upload};
+use vigil_core::uploads::{sanitise_name, Read, Upload, UploadError, UploadId};
 
-use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::routes::body::{read_file, sanitise_name};
+use crate::routes::body::{
+    field_chunks, file_body, next_field, no_file_field, raw_chunks, FileBody,
+};
+use crate::routes::media;
 use crate::state::AppState;
-
-/// Content types accepted, by sniffed MIME type.
-const ACCEPTED: &[&str] = &[
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "video/mp4",
-    "video/webm",
-    "video/x-matroska",
-    "video/quicktime",
-    "video/x-msvideo",
-    "audio/x-wav",
-    "audio/mpeg",
-    "audio/ogg",
-    "audio/x-flac",
-    "audio/m4a",
-    "application/pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-];
 
 /// An upload as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,8 +30,8 @@ pub struct UploadView {
     /// Content type sniffed from the bytes.
     pub content_type: String,
     /// Size in bytes.
-    pub size_bytes: i64,
-    /// SHA-256 of the bytes, lowercase hex.
+    pub size_bytes: u64,
+    /// SHA-256 of the bytes, lowercase hex (also the content's `ETag`).
     pub sha256: String,
     /// Display name sent by the client, sanitised.
     pub name: Option<String>,
@@ -56,74 +42,47 @@ pub struct UploadView {
 impl From<Upload> for UploadView {
     fn from(u: Upload) -> Self {
         UploadView {
-            id: u.id,
+            id: u.id.as_str().to_string(),
             content_type: u.content_type,
             size_bytes: u.size_bytes,
             sha256: u.sha256,
-            name: u.original_name,
+            name: u.name,
             created_at: u.created_at,
         }
     }
 }
 
-fn valid_id(id: &str) -> ApiResult<()> {
-    if vigil_store::BlobKey::parse(id).is_some() {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("upload"))
-    }
+fn parse_id(id: &str) -> ApiResult<UploadId> {
+    UploadId::parse(id).ok_or_else(|| ApiError::not_found("upload"))
 }
 
-fn sniff(data: &[u8], limit_image: usize) -> ApiResult<String> {
-    if data.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::ValidationFailed,
-            "the upload is empty",
-        ));
-    }
-    let Some(kind) = infer::get(data) else {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "the file type could not be recognised; send an image, video, audio file, PDF or DOCX",
-        ));
-    };
-    let mime = kind.mime_type();
-    if !ACCEPTED.contains(&mime) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("files of type {mime} are not accepted"),
-        ));
-    }
-    if mime.starts_with("image/") && data.len() > limit_image {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("images may be at most {limit_image} bytes"),
-        ));
-    }
-    Ok(mime.to_string())
-}
-
-/// Store a file: multipart field `file`, or the raw body. Returns its metadata.
+/// Store a file: multipart field `file`, or the raw body, streamed to storage as it
+/// arrives. The type is sniffed from the first bytes; images have the image size limit,
+/// everything else the media limit. Returns its metadata.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
     request_body(content_type = "multipart/form-data", description = "A `file` field, or any raw body"),
     responses(
         (status = 201, description = "Stored", body = UploadView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 413, description = "Too large", body = ErrorBody),
         (status = 415, description = "Type not accepted", body = ErrorBody),
+        (status = 422, description = "Empty, or a form without a `file` field", body = ErrorBody),
+        (status = 429, description = "Too many media transfers for this caller", body = ErrorBody),
+        (status = 503, description = "Too many media transfers on the server", body = ErrorBody),
     ))]
 pub async fn create(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
-    let (data, name) = read_file(&state, req).await?;
-    let content_type = sniff(&data, state.settings.limits.image_upload_bytes)?;
-    let upload = uploads::create(
-        &state.db,
-        state.blobs.as_ref(),
-        NewUpload {
-            data,
-            content_type,
-            original_name: name,
+    let upload = match file_body(&state, req).await? {
+        FileBody::Raw(body) => state.uploads.create(raw_chunks(body), None).await?,
+        FileBody::Multipart(mut form) => loop {
+            let Some(field) = next_field(&mut form).await? else {
+                return Err(no_file_field());
+            };
+            if field.name() == Some("file") {
+                let name = field.file_name().and_then(sanitise_name);
+                break state.uploads.create(field_chunks(field), name).await?;
+            }
         },
-    )
-    .await?;
+    };
     tracing::info!(upload = %upload.id, size = upload.size_bytes, kind = %upload.content_type, "upload stored");
     Ok((StatusCode::CREATED, Json(UploadView::from(upload))).into_response())
 }
@@ -145,14 +104,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Vec<UploadView>>> {
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(
-            ErrorCode::ValidationFailed,
-            "limit must be between 1 and 500",
-        ));
-    }
-    let rows = uploads::list(&state.db, limit, params.before).await?;
+    let rows = state.uploads.list(params.limit, params.before).await?;
     Ok(Json(rows.into_iter().map(UploadView::from).collect()))
 }
 
@@ -165,52 +117,38 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UploadView>> {
-    valid_id(&id)?;
-    let upload = uploads::get(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("upload"))?;
+    let upload = state.uploads.get(&parse_id(&id)?).await?;
     Ok(Json(upload.into()))
 }
 
-/// The stored bytes, as an attachment with the sniffed type.
+/// The stored bytes, streamed: the whole file (200) or one byte range (206, `Range:
+/// bytes=a-b`, `a-` or `-n`); 416 with `Content-Range: bytes */LEN` for a range outside
+/// the file; a multi-range request gets the whole file. `ETag` is the SHA-256;
+/// `If-None-Match` answers 304.
 #[utoipa::path(get, path = "/api/v1/uploads/{id}/content", tag = "uploads",
     params(("id" = String, Path, description = "Upload id")),
     responses((status = 200, description = "The bytes"),
-              (status = 404, description = "No such upload", body = ErrorBody)))]
-pub async fn content(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    valid_id(&id)?;
-    let upload = uploads::get(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("upload"))?;
-    let data = state
-        .blobs
-        .get(&upload.blob_key)
-        .await
-        .map_err(|e| ApiError::unavailable("storage", e))?
-        .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
-                "blob {} of upload {} is missing",
-                upload.blob_key,
-                upload.id
-            ))
-        })?;
-    let content_type = HeaderValue::from_str(&upload.content_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
-            ),
-        ],
-        data,
-    )
-        .into_response())
+              (status = 206, description = "The requested range"),
+              (status = 304, description = "Not modified"),
+              (status = 404, description = "No such upload", body = ErrorBody),
+              (status = 416, description = "Range not satisfiable", body = ErrorBody),
+              (status = 429, description = "Too many media transfers for this caller", body = ErrorBody),
+              (status = 503, description = "Too many media transfers on the server", body = ErrorBody)))]
+pub async fn content(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let request = media::read_request(&method, &headers);
+    match state.uploads.read(&parse_id(&id)?, request).await {
+        Ok(Read::Content(content)) => Ok(media::content_response(content)),
+        Ok(Read::NotModified(upload)) => Ok(media::not_modified(&upload)),
+        Err(e @ UploadError::RangeNotSatisfiable { size }) => {
+            Ok(media::unsatisfiable(size, e.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Changes to an upload's metadata.
@@ -234,24 +172,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<UploadPatch>,
 ) -> ApiResult<Json<UploadView>> {
-    valid_id(&id)?;
-    let name = match patch.name.as_deref() {
-        None => None,
-        Some(raw) => {
-            let clean = sanitise_name(raw)
-                .filter(|c| c == raw.trim() && raw.chars().count() <= 200)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::ValidationFailed,
-                        "name must be 1–200 printable characters without slashes",
-                    )
-                })?;
-            Some(clean)
-        }
-    };
-    let upload = uploads::rename(&state.db, &id, name.as_deref())
-        .await?
-        .ok_or_else(|| ApiError::not_found("upload"))?;
+    let id = parse_id(&id)?;
+    let name = patch.name.as_deref().map(str::trim);
+    let upload = state.uploads.rename(&id, name).await?;
     Ok(Json(upload.into()))
 }
 
@@ -264,10 +187,6 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    valid_id(&id)?;
-    if uploads::delete(&state.db, state.blobs.as_ref(), &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("upload"))
-    }
+    state.uploads.delete(&parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

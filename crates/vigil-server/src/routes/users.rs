@@ -1,22 +1,17 @@
 //! User administration (admins only): accounts, roles, reset links and sessions.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_auth::audit::{Actor, Event};
-use vigil_auth::tokens::{self, Purpose};
-use vigil_auth::{sessions, users, Role};
+use vigil_core::{accounts, Actor, Role, SessionId, UserId};
 
 use crate::auth::middleware::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
-use crate::middleware::client_ip::ClientAddr;
-use crate::routes::auth::{audit, ip_of};
+use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::routes::views::{SessionView, UserView};
 use crate::state::AppState;
 
@@ -24,8 +19,7 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, description = "Users", body = [UserView])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<UserView>>> {
-    let all = users::list(&state.db).await?;
-    Ok(Json(all))
+    Ok(Json(state.identity.list_users().await?))
 }
 
 /// A new user.
@@ -51,30 +45,14 @@ pub async fn create(
     client: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<NewUser>,
 ) -> ApiResult<Response> {
-    let user = users::create(
-        &state.db,
-        &state.identity.passwords,
-        &body.username,
-        &body.password,
-        body.role,
-    )
-    .await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.create")
-            .target("user", user.id.clone())
-            .detail("username", user.username.clone())
-            .detail("role", user.role.as_str()),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let new = accounts::NewUser {
+        username: body.username,
+        password: body.password,
+        role: body.role,
+    };
+    let user = state.identity.create_user(&actor, new).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
-}
-
-async fn find(state: &AppState, id: &str) -> ApiResult<users::User> {
-    users::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))
 }
 
 /// One user.
@@ -86,7 +64,7 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(find(&state, &id).await?))
+    Ok(Json(state.identity.get_user(&UserId::parse(&id)?).await?))
 }
 
 /// Changes to a user.
@@ -113,25 +91,15 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UserChange>,
 ) -> ApiResult<Json<UserView>> {
-    let before = find(&state, &id).await?;
-    let after = users::update(&state.db, &id, body.role, body.disabled).await?;
-    let privilege_changed = before.role != after.role || (!before.disabled && after.disabled);
-    if privilege_changed {
-        sessions::revoke_all(&state.db, &id, None).await?;
-    }
-    let mut event = Event::new("user.update").target("user", id.clone());
-    if before.role != after.role {
-        event = event.detail("role", format!("{} -> {}", before.role, after.role));
-    }
-    if before.disabled != after.disabled {
-        event = event.detail("disabled", after.disabled);
-    }
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        event,
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let change = accounts::UserChange {
+        role: body.role,
+        disabled: body.disabled,
+    };
+    let after = state
+        .identity
+        .update_user(&actor, &UserId::parse(&id)?, change)
+        .await?;
     Ok(Json(after))
 }
 
@@ -146,15 +114,11 @@ pub async fn delete(
     client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let user = users::delete(&state.db, &id).await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.delete")
-            .target("user", id)
-            .detail("username", user.username),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    state
+        .identity
+        .delete_user(&actor, &UserId::parse(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,38 +142,27 @@ pub async fn reset_link(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ResetLink>> {
-    let user = find(&state, &id).await?;
-    let ttl = Duration::from_secs(state.settings.auth.reset_link_minutes * 60);
-    let (token, expires_at) = tokens::issue(
-        &state.db,
-        Purpose::Reset,
-        Some(&user.id),
-        Some(&caller.id),
-        ttl,
-    )
-    .await?;
-    let base = base_url(&state, &headers, client.as_ref());
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("user.reset_link").target("user", user.id.clone()),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let link = state
+        .identity
+        .issue_reset_link(
+            &actor,
+            &UserId::parse(&id)?,
+            &request_base(&state, &headers, client.as_ref()),
+        )
+        .await?;
     Ok(Json(ResetLink {
-        url: format!("{base}/reset?token={token}"),
-        expires_at,
+        url: link.url,
+        expires_at: link.expires_at,
     }))
 }
 
-/// The URL users reach Vigil at: `auth.public_url`, else this request's scheme and host.
-pub(crate) fn base_url(
+/// This request's scheme and host (the base of links when `auth.public_url` is unset).
+fn request_base(
     state: &AppState,
     headers: &HeaderMap,
     client: Option<&Extension<ClientAddr>>,
 ) -> String {
-    if let Some(url) = &state.settings.auth.public_url {
-        return url.trim_end_matches('/').to_string();
-    }
     let scheme = if client.is_some_and(|c| c.https) {
         "https"
     } else {
@@ -234,8 +187,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<SessionView>>> {
-    find(&state, &id).await?;
-    let list = sessions::list(&state.db, &id).await?;
+    let list = state.identity.list_sessions(&UserId::parse(&id)?).await?;
     Ok(Json(
         list.into_iter()
             .map(|s| SessionView::new(s, None))
@@ -260,16 +212,11 @@ pub async fn revoke_sessions(
     client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Revoked>> {
-    find(&state, &id).await?;
-    let revoked = sessions::revoke_all(&state.db, &id, None).await?;
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("session.revoke_all")
-            .target("user", id)
-            .detail("count", revoked),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let revoked = state
+        .identity
+        .revoke_all_sessions(&actor, &UserId::parse(&id)?)
+        .await?;
     Ok(Json(Revoked { revoked }))
 }
 
@@ -283,16 +230,11 @@ pub async fn revoke_session(
     client: Option<Extension<ClientAddr>>,
     Path((id, session_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    if !sessions::revoke(&state.db, &session_id, Some(&id)).await? {
-        return Err(ApiError::not_found("session"));
-    }
-    audit(
-        &state,
-        Actor::principal(&caller, ip_of(client.as_ref())),
-        Event::new("session.revoke")
-            .target("session", session_id)
-            .detail("user", id),
-    )
-    .await;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let owner = UserId::parse(&id).map_err(|_| vigil_core::Error::NotFound("session"))?;
+    state
+        .identity
+        .revoke_user_session(&actor, &owner, &SessionId::parse(&session_id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use vigil_auth::sessions::Session;
+use vigil_core::Session;
 
 /// An API key as listed (never the key itself after creation).
-pub use vigil_auth::apikeys::ApiKey as ApiKeyView;
+pub use vigil_core::ApiKey as ApiKeyView;
 /// A user account as listed (no password hash, no TOTP seed).
-pub use vigil_auth::users::User as UserView;
+pub use vigil_core::User as UserView;
 
 /// A session (never its cookie value).
 #[derive(Debug, Serialize, ToSchema)]

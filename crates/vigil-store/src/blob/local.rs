@@ -3,61 +3,58 @@
 //! Writes go to `<root>/.tmp/<key>.part`, are fsynced, renamed into place, and the
 //! shard folder is fsynced, so after a crash a blob is either complete or absent.
 //! Leftover `.part` files from a crash are removed when the store is opened.
+//!
+//! The same `.tmp` folder is the store's staging area: a large upload is spooled to a
+//! file there and [`BlobStore::put_file`] then fsyncs it and renames it into place, the
+//! same durable sequence as for bytes, without a copy.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{BlobError, BlobKey, BlobStore};
+use super::{blocking, clear_staging, io_err, BlobError, BlobKey, BlobStore, BlobStream};
 
 const TMP_DIR: &str = ".tmp";
+
+/// Bytes per chunk when streaming a blob out: big enough for few system calls, small
+/// enough that many concurrent downloads cost little memory.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// A blob store in a local folder.
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
-}
-
-fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BlobError {
-    let context = context.into();
-    move |source| BlobError::Io { context, source }
+    staging: PathBuf,
 }
 
 impl LocalBlobStore {
     /// Opens (creating if needed) the store at `root` and clears interrupted writes.
     pub async fn open(root: PathBuf) -> Result<Self, BlobError> {
-        let store = LocalBlobStore { root };
-        let s = store.clone();
-        blocking(move || {
-            let tmp = s.root.join(TMP_DIR);
-            fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-            for entry in fs::read_dir(&tmp).map_err(io_err("listing interrupted writes"))? {
-                let entry = entry.map_err(io_err("listing interrupted writes"))?;
-                // A `.part` file is a write that never completed: it was never acknowledged.
-                let _ = fs::remove_file(entry.path());
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(store)
+        let staging = root.join(TMP_DIR);
+        clear_staging(staging.clone()).await?;
+        Ok(LocalBlobStore { root, staging })
     }
 
     fn path_of(&self, key: &BlobKey) -> PathBuf {
         self.root.join(key.shard()).join(key.as_str())
     }
-}
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
-) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BlobError::Io {
-            context: "running a blocking file operation".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?
+    /// Makes the fsynced file at `src` the blob `key`: rename into place, fsync the folder.
+    fn install(&self, src: &Path, key: &BlobKey) -> Result<(), BlobError> {
+        let shard_dir = self.root.join(key.shard());
+        if !shard_dir.exists() {
+            fs::create_dir_all(&shard_dir).map_err(io_err("creating a blob folder"))?;
+            sync_dir(&self.root).map_err(io_err("syncing the blob folder"))?;
+        }
+        fs::rename(src, self.path_of(key)).map_err(io_err("moving a blob into place"))?;
+        sync_dir(&shard_dir).map_err(io_err("syncing the blob folder"))?;
+        Ok(())
+    }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -67,13 +64,12 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[async_trait::async_trait]
 impl BlobStore for LocalBlobStore {
     async fn put_with_key(&self, key: &BlobKey, data: Bytes) -> Result<(), BlobError> {
-        let final_path = self.path_of(key);
         let tmp_path = self
             .root
             .join(TMP_DIR)
             .join(format!("{}.part", key.as_str()));
-        let shard_dir = self.root.join(key.shard());
-        let root = self.root.clone();
+        let store = self.clone();
+        let key = key.clone();
         blocking(move || {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -83,15 +79,64 @@ impl BlobStore for LocalBlobStore {
             file.write_all(&data).map_err(io_err("writing a blob"))?;
             file.sync_all().map_err(io_err("syncing a blob"))?;
             drop(file);
-            if !shard_dir.exists() {
-                fs::create_dir_all(&shard_dir).map_err(io_err("creating a blob folder"))?;
-                sync_dir(&root).map_err(io_err("syncing the blob folder"))?;
-            }
-            fs::rename(&tmp_path, &final_path).map_err(io_err("moving a blob into place"))?;
-            sync_dir(&shard_dir).map_err(io_err("syncing the blob folder"))?;
-            Ok(())
+            store.install(&tmp_path, &key)
         })
         .await
+    }
+
+    fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    async fn put_file(&self, file: &Path) -> Result<BlobKey, BlobError> {
+        let store = self.clone();
+        let src = file.to_path_buf();
+        blocking(move || {
+            let key = BlobKey::generate();
+            // fsync is per file, not per handle: this makes the writer's data durable.
+            File::open(&src)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("syncing a staged file"))?;
+            match store.install(&src, &key) {
+                Ok(()) => Ok(key),
+                // Staged on another filesystem: copy into our own staging area first,
+                // so the blob still appears whole or not at all.
+                Err(BlobError::Io { source, .. }) if source.kind() == ErrorKind::CrossesDevices => {
+                    let part = store.staging.join(format!("{}.part", key.as_str()));
+                    fs::copy(&src, &part).map_err(io_err("copying a staged file"))?;
+                    File::open(&part)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io_err("syncing a blob"))?;
+                    store.install(&part, &key)?;
+                    let _ = fs::remove_file(&src);
+                    Ok(key)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn get_range(
+        &self,
+        key: &BlobKey,
+        range: Range<u64>,
+    ) -> Result<Option<BlobStream>, BlobError> {
+        let mut file = match tokio::fs::File::open(self.path_of(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("opening a blob")(e)),
+        };
+        if range.start > 0 {
+            file.seek(std::io::SeekFrom::Start(range.start))
+                .await
+                .map_err(io_err("seeking in a blob"))?;
+        }
+        let len = range.end.saturating_sub(range.start);
+        let reader = file.take(len);
+        let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)
+            .map_err(|e| io_err("reading a blob")(e));
+        Ok(Some(stream.boxed()))
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Bytes>, BlobError> {
@@ -163,6 +208,33 @@ mod tests {
         assert_eq!(store.get(&key).await.expect("get"), None);
         store.check_writable().await.expect("writable");
         assert!(store.list().await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_staged_file_is_renamed_in_and_read_back_by_range() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobStore::open(dir.path().to_path_buf())
+            .await
+            .expect("open");
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let staged = store.staging_dir().join("x.upload");
+        fs::write(&staged, &data).expect("stage");
+        let key = store.put_file(&staged).await.expect("put_file");
+        assert!(!staged.exists(), "the staged file was moved, not copied");
+        for range in [0..1, 10..300_000, 999_000..1_000_000, 0..1_000_000] {
+            let stream = store
+                .get_range(&key, range.start..range.end)
+                .await
+                .expect("get_range")
+                .expect("present");
+            let chunks: Vec<Bytes> = stream.map(|c| c.expect("chunk")).collect().await;
+            assert!(chunks.iter().all(|c| c.len() <= READ_CHUNK));
+            let back: Vec<u8> = chunks.concat();
+            assert_eq!(back, data[range.start as usize..range.end as usize]);
+        }
+        store.delete(&key).await.expect("delete");
+        assert!(store.get_range(&key, 0..1).await.expect("get").is_none());
     }
 
     #[tokio::test]

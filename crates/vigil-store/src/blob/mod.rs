@@ -6,9 +6,12 @@ mod local;
 mod s3;
 
 use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use vigil_config::{Settings, StorageBackend};
 
 pub use local::LocalBlobStore;
@@ -81,7 +84,14 @@ pub enum BlobError {
     Config(String),
 }
 
+/// A blob's bytes as they are read, in chunks of at most a few hundred KiB.
+pub type BlobStream = BoxStream<'static, Result<Bytes, BlobError>>;
+
 /// Storage for immutable blobs.
+///
+/// Large blobs go in through a file and come out as a stream, never whole in memory:
+/// write the bytes to a file in [`BlobStore::staging_dir`], hand it to
+/// [`BlobStore::put_file`], read them back with [`BlobStore::get_range`].
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + fmt::Debug {
     /// Stores `data` under a new key and returns it once the blob is durable.
@@ -94,8 +104,26 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     /// Stores `data` under `key` (used by restore, which keeps the archived keys).
     async fn put_with_key(&self, key: &BlobKey, data: Bytes) -> Result<(), BlobError>;
 
+    /// The folder for files on their way into the store. For the local backend it is on
+    /// the same filesystem as the blobs, so [`BlobStore::put_file`] is a rename; it is
+    /// emptied when the store is opened, so a crash leaves no lasting debris there.
+    fn staging_dir(&self) -> &Path;
+
+    /// Moves the file at `file` (best in [`BlobStore::staging_dir`]) into the store
+    /// under a new key and returns the key once the blob is durable. On success the file
+    /// is gone from `file`; on failure the caller still owns (and should remove) it.
+    async fn put_file(&self, file: &Path) -> Result<BlobKey, BlobError>;
+
     /// The blob's bytes, or `None` if there is no such blob.
     async fn get(&self, key: &BlobKey) -> Result<Option<Bytes>, BlobError>;
+
+    /// Streams bytes `range` of the blob (the caller knows its size and keeps the range
+    /// inside it), or `None` if there is no such blob.
+    async fn get_range(
+        &self,
+        key: &BlobKey,
+        range: Range<u64>,
+    ) -> Result<Option<BlobStream>, BlobError>;
 
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
@@ -120,12 +148,50 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// Opens the configured blob store.
+/// Opens the configured blob store. The S3 backend stages incoming files in
+/// `<data_dir>/staging`.
 pub async fn open_blob_store(settings: &Settings) -> Result<Arc<dyn BlobStore>, BlobError> {
     match settings.storage.backend {
         StorageBackend::Local => Ok(Arc::new(LocalBlobStore::open(settings.blob_dir()).await?)),
-        StorageBackend::S3 => Ok(Arc::new(S3BlobStore::open(&settings.storage.s3)?)),
+        StorageBackend::S3 => {
+            let staging = settings.data_dir.join("staging");
+            clear_staging(staging.clone()).await?;
+            Ok(Arc::new(
+                S3BlobStore::open(&settings.storage.s3)?.with_staging_dir(staging),
+            ))
+        }
     }
+}
+
+/// Creates `dir` and removes everything in it: files there were never acknowledged.
+pub(crate) async fn clear_staging(dir: PathBuf) -> Result<(), BlobError> {
+    blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        for entry in std::fs::read_dir(&dir).map_err(io_err("listing interrupted writes"))? {
+            let entry = entry.map_err(io_err("listing interrupted writes"))?;
+            // A staged file is a write that never completed: it was never acknowledged.
+            let _ = std::fs::remove_file(entry.path());
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BlobError {
+    let context = context.into();
+    move |source| BlobError::Io { context, source }
+}
+
+/// Runs blocking file work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlobError::Io {
+            context: "running a blocking file operation".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 #[cfg(test)]

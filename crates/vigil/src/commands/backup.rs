@@ -1,77 +1,62 @@
-//! `vigil migrate`, `vigil backup`, `vigil restore`.
+//! `vigil migrate`, `vigil backup`, `vigil restore`: argument definitions and output;
+//! the work is in `vigil_core::maintenance`.
 
-use std::time::Duration;
+use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use clap::Args;
 use vigil_config::Settings;
-use vigil_store::backup::{create_backup, extract_verified, restore_backup, RestoreTarget};
-use vigil_store::db::{sqlite_path_from_url, DbOptions};
-use vigil_store::{open_blob_store, Backend, Database};
+use vigil_core::maintenance;
 
-use crate::cli::{BackupArgs, RestoreArgs};
+/// `vigil backup` options.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Archive to write (a .tar file); refused if it exists unless --force.
+    pub file: PathBuf,
+    /// Overwrite an existing archive.
+    #[arg(long)]
+    pub force: bool,
+}
 
-pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    Database::connect(
-        &settings.database_url(),
-        &DbOptions {
-            max_connections: 2,
-            busy_timeout: Duration::from_millis(settings.database.busy_timeout_ms),
-        },
-    )
-    .await
-    .context("opening the database")
+/// `vigil restore` options.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Archive written by `vigil backup`.
+    pub file: PathBuf,
+    /// Replace existing data (otherwise the target must be empty).
+    #[arg(long)]
+    pub force: bool,
+    /// Only verify the archive's checksums; change nothing.
+    #[arg(long)]
+    pub verify_only: bool,
 }
 
 /// Applies pending migrations.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let db = connect(settings).await?;
-    let before = db.migration_status().await?;
-    db.prepare_schema(true).await?;
+    let report = maintenance::migrate(settings).await?;
     println!(
         "database ({}) is up to date; applied now: {:?}",
-        db.backend().as_str(),
-        before.pending
+        report.backend, report.applied
     );
-    db.close().await;
     Ok(())
 }
 
 /// Writes a backup archive.
 pub async fn backup(settings: &Settings, args: &BackupArgs) -> anyhow::Result<()> {
-    if args.file.exists() && !args.force {
-        bail!(
-            "{} exists; pass --force to overwrite it",
-            args.file.display()
-        );
-    }
-    let db = connect(settings).await?;
-    db.prepare_schema(false)
-        .await
-        .context("the database is not ready for a backup")?;
-    let blobs = open_blob_store(settings).await?;
-    let report = create_backup(&db, &settings.database_url(), blobs.as_ref(), &args.file)
-        .await
-        .context("writing the backup")?;
-    db.close().await;
+    let report = maintenance::backup(settings, &args.file, args.force).await?;
     println!(
         "backup written: {} ({} bytes, {} blobs, database {})",
         report.path.display(),
         report.bytes,
         report.blobs,
-        db.backend().as_str()
+        report.backend
     );
     Ok(())
 }
 
 /// Verifies and restores a backup archive.
 pub async fn restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Result<()> {
-    let staging_parent = settings.data_dir.clone();
     if args.verify_only {
-        std::fs::create_dir_all(&staging_parent)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".vigil-verify-")
-            .tempdir_in(&staging_parent)?;
-        let manifest = extract_verified(&args.file, staging.path())?;
+        let manifest = maintenance::verify_archive(settings, &args.file)?;
         println!(
             "archive is intact: {} entries, {} database, written by Vigil {}",
             manifest.entries.len(),
@@ -80,48 +65,10 @@ pub async fn restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Result<
         );
         return Ok(());
     }
-
-    let url = settings.database_url();
-    let blobs = open_blob_store(settings).await?;
-    let sqlite_file = sqlite_path_from_url(&url);
-    if !args.force {
-        let has_blobs = !blobs.list().await?.is_empty();
-        let has_db = if let Some(path) = &sqlite_file {
-            path.exists()
-        } else {
-            let db = connect(settings).await?;
-            let status = db.migration_status().await?;
-            db.close().await;
-            !status.applied.is_empty()
-        };
-        if has_blobs || has_db {
-            bail!("the target already holds data; stop the server and pass --force to replace it");
-        }
-    }
-    let report = if let Some(db_path) = &sqlite_file {
-        restore_backup(
-            &args.file,
-            RestoreTarget::Sqlite(db_path),
-            blobs.as_ref(),
-            &staging_parent,
-        )
-        .await?
-    } else {
-        restore_backup(
-            &args.file,
-            RestoreTarget::Postgres(&url),
-            blobs.as_ref(),
-            &staging_parent,
-        )
-        .await?
-    };
+    let restored = maintenance::restore(settings, &args.file, args.force).await?;
     println!(
         "restored {} blobs and the {} database",
-        report.blobs,
-        match report.backend {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        }
+        restored.blobs, restored.database
     );
     Ok(())
 }

@@ -1,7 +1,17 @@
 //! `vigil config show|check`.
 
+use clap::Subcommand;
 use vigil_config::load::load_unvalidated;
 use vigil_config::Overrides;
+
+/// `vigil config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML, secrets masked. Safe any time.
+    Show,
+    /// Check the configuration and exit non-zero with every problem listed. Safe any time.
+    Check,
+}
 
 /// Prints the effective configuration with secrets masked, then any rule it breaks.
 pub fn show(overrides: &Overrides) -> anyhow::Result<()> {

@@ -3,14 +3,37 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
 use vigil_config::Settings;
 
-use crate::cli::SelfSignedArgs;
+/// `vigil tls …`.
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Generate a self-signed certificate and key for LAN use (browsers allow the camera
+    /// only over HTTPS or on localhost). Safe any time.
+    SelfSigned(SelfSignedArgs),
+}
 
+/// `vigil tls self-signed` options.
+#[derive(Debug, Args)]
+pub struct SelfSignedArgs {
+    /// Host names or IP addresses the certificate is for (repeatable).
+    #[arg(long = "host", value_name = "NAME|IP", required = true)]
+    pub hosts: Vec<String>,
+    /// Folder for cert.pem and key.pem [default: <data-dir>/tls].
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Validity in days.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=825))]
+    pub days: u32,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
 /// Writes `cert.pem` and `key.pem` (mode 0600) for the given hosts.
 pub fn self_signed(settings: &Settings, args: &SelfSignedArgs) -> anyhow::Result<()> {
     let dir = args

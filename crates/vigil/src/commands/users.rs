@@ -6,11 +6,10 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use vigil_auth::audit::{Actor, AuditLog, Event};
-use vigil_auth::password::Passwords;
-use vigil_auth::{apikeys, sessions, users, Keys, Role};
 use vigil_config::Settings;
-use vigil_store::Database;
+use vigil_core::accounts::{NewUser, UserChange};
+use vigil_core::apikeys::NewApiKey;
+use vigil_core::{Actor, ApiKeyId, Identity, Role, User, UserId};
 
 /// `vigil user …`.
 #[derive(Debug, Subcommand)]
@@ -93,30 +92,6 @@ pub struct RevokeKey {
     pub id: String,
 }
 
-struct Ctx {
-    db: Database,
-    audit: AuditLog,
-    passwords: Passwords,
-}
-
-async fn open(settings: &Settings) -> anyhow::Result<Ctx> {
-    let db = super::backup::connect(settings).await?;
-    db.prepare_schema(settings.database.auto_migrate)
-        .await
-        .context("checking the database schema")?;
-    let keys = Keys::from_settings(settings)?;
-    let a = &settings.auth;
-    Ok(Ctx {
-        audit: AuditLog::new(db.clone(), keys),
-        passwords: Passwords::new(
-            a.argon2_memory_kib,
-            a.argon2_iterations,
-            a.min_password_length,
-        )?,
-        db,
-    })
-}
-
 /// Reads a password from stdin (`--password-stdin`) or the terminal (asked twice).
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     if from_stdin {
@@ -142,17 +117,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
-async fn find(ctx: &Ctx, name: &str) -> anyhow::Result<users::User> {
-    match users::by_username(&ctx.db, name).await? {
-        Some(c) => Ok(c.user),
+/// The user named `name`, or an error saying there is none.
+async fn find(identity: &Identity, name: &str) -> anyhow::Result<User> {
+    match identity.user_named(name).await? {
+        Some(user) => Ok(user),
         None => bail!("no user named `{}`", name.trim().to_lowercase()),
-    }
-}
-
-async fn audit(ctx: &Ctx, event: Event) {
-    let action = event.action;
-    if let Err(e) = ctx.audit.record(&Actor::cli(), event).await {
-        tracing::error!(error = %e, action, "could not write the audit record");
     }
 }
 
@@ -169,32 +138,32 @@ fn time(ms: Option<i64>) -> String {
 
 /// Runs a `vigil user` command.
 pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    let ctx = open(settings).await?;
+    let identity = Identity::open(settings).await?;
+    let result = run_user(&identity, cmd).await;
+    identity.close().await;
+    result
+}
+
+async fn run_user(identity: &Identity, cmd: UserCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
     match cmd {
         UserCommand::Add(args) => {
             let role = if args.admin { Role::Admin } else { args.role };
             let password = read_password(args.password_stdin)?;
-            let user = users::create(&ctx.db, &ctx.passwords, &args.name, &password, role).await?;
-            audit(
-                &ctx,
-                Event::new("user.create")
-                    .target("user", user.id.clone())
-                    .detail("username", user.username.clone())
-                    .detail("role", role.as_str()),
-            )
-            .await;
+            let new = NewUser {
+                username: args.name,
+                password,
+                role,
+            };
+            let user = identity.create_user(&actor, new).await?;
             println!("created {} `{}` ({})", role, user.username, user.id);
         }
         UserCommand::Passwd(args) => {
-            let user = find(&ctx, &args.name).await?;
+            let user = find(identity, &args.name).await?;
             let password = read_password(args.password_stdin)?;
-            users::set_password(&ctx.db, &ctx.passwords, &user.id, &password).await?;
-            let ended = sessions::revoke_all(&ctx.db, &user.id, None).await?;
-            audit(
-                &ctx,
-                Event::new("user.password_reset").target("user", user.id.clone()),
-            )
-            .await;
+            let ended = identity
+                .set_password(&actor, &UserId::from_stored(user.id.clone()), &password)
+                .await?;
             println!(
                 "password set for `{}`; {ended} session(s) ended",
                 user.username
@@ -205,7 +174,7 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
                 "{:<32}  {:<24}  {:<8}  {:<8}  {:<4}  created",
                 "id", "username", "role", "state", "totp"
             );
-            for u in users::list(&ctx.db).await? {
+            for u in identity.list_users().await? {
                 println!(
                     "{:<32}  {:<24}  {:<8}  {:<8}  {:<4}  {}",
                     u.id,
@@ -218,68 +187,67 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Disable(args) => {
-            let user = find(&ctx, &args.name).await?;
-            users::update(&ctx.db, &user.id, None, Some(true)).await?;
-            sessions::revoke_all(&ctx.db, &user.id, None).await?;
-            audit(
-                &ctx,
-                Event::new("user.update")
-                    .target("user", user.id.clone())
-                    .detail("disabled", true),
-            )
-            .await;
+            let user = set_disabled(identity, &actor, &args.name, true).await?;
             println!("disabled `{}`", user.username);
         }
         UserCommand::Enable(args) => {
-            let user = find(&ctx, &args.name).await?;
-            users::update(&ctx.db, &user.id, None, Some(false)).await?;
-            audit(
-                &ctx,
-                Event::new("user.update")
-                    .target("user", user.id.clone())
-                    .detail("disabled", false),
-            )
-            .await;
+            let user = set_disabled(identity, &actor, &args.name, false).await?;
             println!("enabled `{}`", user.username);
         }
     }
-    ctx.db.close().await;
     Ok(())
+}
+
+/// Disables (their sessions end) or enables the user named `name`.
+async fn set_disabled(
+    identity: &Identity,
+    actor: &Actor,
+    name: &str,
+    disabled: bool,
+) -> anyhow::Result<User> {
+    let user = find(identity, name).await?;
+    let change = UserChange {
+        role: None,
+        disabled: Some(disabled),
+    };
+    Ok(identity
+        .update_user(actor, &UserId::from_stored(user.id), change)
+        .await?)
 }
 
 /// Runs a `vigil apikey` command.
 pub async fn apikey(settings: &Settings, cmd: ApiKeyCommand) -> anyhow::Result<()> {
-    let ctx = open(settings).await?;
+    let identity = Identity::open(settings).await?;
+    let result = run_apikey(&identity, cmd).await;
+    identity.close().await;
+    result
+}
+
+async fn run_apikey(identity: &Identity, cmd: ApiKeyCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
     match cmd {
         ApiKeyCommand::Create(args) => {
-            let expires_at = args
-                .expires_days
-                .map(|d| vigil_store::now_ms().saturating_add(i64::from(d) * 86_400_000));
-            let (key, row) =
-                apikeys::create(&ctx.db, &args.name, args.role, None, expires_at).await?;
-            audit(
-                &ctx,
-                Event::new("apikey.create")
-                    .target("apikey", row.id.clone())
-                    .detail("name", row.name.clone())
-                    .detail("role", row.role.as_str())
-                    .detail("prefix", row.prefix.clone()),
-            )
-            .await;
+            let new = NewApiKey {
+                name: args.name,
+                role: args.role,
+                expires_in_days: args.expires_days,
+            };
+            let created = identity.create_api_key(&actor, None, new).await?;
+            let row = created.api_key;
             // The key alone on stdout, so scripts can capture it; the rest on stderr.
             eprintln!(
                 "created {} key `{}` ({}); it is shown only now, store it safely:",
                 row.role, row.name, row.id
             );
-            println!("{key}");
+            println!("{}", created.key);
         }
         ApiKeyCommand::List => {
             println!(
                 "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  name",
                 "id", "prefix", "role", "state", "last used"
             );
-            let now = vigil_store::now_ms();
-            for k in apikeys::list(&ctx.db).await? {
+            let now = vigil_core::now_ms();
+            for k in identity.list_api_keys().await? {
                 let state = k.status(now);
                 println!(
                     "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {}",
@@ -293,19 +261,14 @@ pub async fn apikey(settings: &Settings, cmd: ApiKeyCommand) -> anyhow::Result<(
             }
         }
         ApiKeyCommand::Revoke(args) => {
-            let Some(key) = apikeys::revoke(&ctx.db, &args.id).await? else {
-                bail!("no API key with id `{}`", args.id);
+            let missing = || anyhow::anyhow!("no API key with id `{}`", args.id);
+            let id = ApiKeyId::parse(&args.id).map_err(|_| missing())?;
+            let key = match identity.revoke_api_key(&actor, &id).await {
+                Err(vigil_core::Error::NotFound(_)) => return Err(missing()),
+                other => other?,
             };
-            audit(
-                &ctx,
-                Event::new("apikey.revoke")
-                    .target("apikey", key.id.clone())
-                    .detail("name", key.name.clone()),
-            )
-            .await;
             println!("revoked `{}` ({})", key.name, key.id);
         }
     }
-    ctx.db.close().await;
     Ok(())
 }

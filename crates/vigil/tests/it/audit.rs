@@ -7,7 +7,7 @@ use std::process::Output;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use vigil_auth::audit::{Actor, ActorKind, AuditLog, Event};
+use vigil_auth::audit::{Actor, ActorKind, AuditAction, AuditLog, Event};
 use vigil_auth::Keys;
 use vigil_store::db::DbOptions;
 use vigil_store::Database;
@@ -104,12 +104,12 @@ fn user(name: &str) -> Actor {
 /// Six events of different shapes.
 async fn record_six(log: &AuditLog) {
     let events = [
-        Event::new("auth.login").detail("method", "password"),
-        Event::new("user.create").target("user", "u2"),
-        Event::new("auth.login").failed(),
-        Event::new("apikey.create").target("apikey", "k1"),
-        Event::new("auth.logout"),
-        Event::new("user.delete").target("user", "u2"),
+        Event::new(AuditAction::AuthLogin).detail("method", "password"),
+        Event::new(AuditAction::UserCreate).target("user", "u2"),
+        Event::new(AuditAction::AuthLogin).failed(),
+        Event::new(AuditAction::ApiKeyCreate).target("apikey", "k1"),
+        Event::new(AuditAction::AuthLogout),
+        Event::new(AuditAction::UserDelete).target("user", "u2"),
     ];
     for event in events {
         log.record(&user("alice"), event).await.expect("record");
@@ -200,7 +200,7 @@ async fn concurrent_appends_through_two_pools_form_one_dense_chain() {
                 let log = log.clone();
                 tasks.push(tokio::spawn(async move {
                     for i in 0..EVENTS_PER_TASK {
-                        let event = Event::new("test.append")
+                        let event = Event::new(AuditAction::AuthLogin)
                             .detail("pool", p)
                             .detail("task", t)
                             .detail("i", i);
@@ -255,7 +255,7 @@ async fn audit_api_filters_pages_and_exports_csv() {
         record_six(log).await;
         log.record(
             &user("=cmd|' /C calc'!A0"),
-            Event::new("auth.login").failed(),
+            Event::new(AuditAction::AuthLogin).failed(),
         )
         .await
         .expect("record"); // seq 7
@@ -292,22 +292,22 @@ async fn audit_api_filters_pages_and_exports_csv() {
             (
                 "limit=0",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             (
                 "limit=501",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             (
                 "outcome=maybe",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             (
                 "since=5&until=5",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                "invalid_filter",
             ),
             ("limit=many", StatusCode::BAD_REQUEST, "bad_request"),
             ("colour=red", StatusCode::BAD_REQUEST, "bad_request"),

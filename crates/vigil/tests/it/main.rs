@@ -6,13 +6,16 @@
 //! service is a failure instead of a skip.
 
 mod api;
+mod architecture;
 mod audit;
 mod backup;
 mod browser;
 mod cli;
 mod crash;
+mod events;
 mod harness;
 mod identity;
+mod media;
 mod ratelimit;
 mod runtime;
 mod s3;

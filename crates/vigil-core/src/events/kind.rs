@@ -1,0 +1,117 @@
+//! The typed events Vigil publishes, and the stored form every subscriber receives.
+//!
+//! Adding an event source (cameras, violations, jobs, proctoring) is one variant of
+//! [`EventKind`] and its arm in each of the three `match`es below: its stable type name,
+//! the least role that may see it, and its JSON payload.
+
+use serde::{Deserialize, Serialize};
+use vigil_auth::audit::AuditRecord;
+use vigil_auth::Role;
+
+/// Something that happened, typed, before it is published.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// An audit record was appended (`audit.<action>`, e.g. `audit.user.create`);
+    /// admins only, like the audit log itself (it names users and addresses).
+    Audit(AuditRecord),
+}
+
+impl EventKind {
+    /// The stable, dotted type name clients filter on (`?types=audit.`).
+    pub fn type_name(&self) -> String {
+        match self {
+            EventKind::Audit(record) => format!("audit.{}", record.action),
+        }
+    }
+
+    /// The least role that may receive this event.
+    pub fn min_role(&self) -> Role {
+        match self {
+            EventKind::Audit(_) => Role::Admin,
+        }
+    }
+
+    /// The event's JSON payload.
+    pub fn payload(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            EventKind::Audit(record) => serde_json::to_value(record),
+        }
+    }
+}
+
+/// A published event, as stored in the `events` table and delivered to subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    /// Increasing id on this instance's stream (the SSE `id`; resume with
+    /// `Last-Event-ID`).
+    pub id: i64,
+    /// When it was published, Unix ms.
+    pub at: i64,
+    /// Dotted type name (`audit.user.create`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The least role that may receive it.
+    pub min_role: Role,
+    /// What happened, shaped by the type.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// Which events a subscriber wants and may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// Type prefixes (`audit.`, `camera.`); empty means every type.
+    pub types: Vec<String>,
+    /// The subscriber's role: events above it are never delivered.
+    pub role: Role,
+}
+
+impl Filter {
+    /// Parses `?types=audit.,camera.` (comma-separated prefixes; blanks ignored).
+    pub fn new(types: Option<&str>, role: Role) -> Filter {
+        let types = types
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        Filter { types, role }
+    }
+
+    /// Whether `event` goes to this subscriber.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.role >= event.min_role
+            && (self.types.is_empty() || self.types.iter().any(|t| event.kind.starts_with(t)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, min_role: Role) -> Event {
+        Event {
+            id: 1,
+            at: 0,
+            kind: kind.into(),
+            min_role,
+            payload: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn filters_match_type_prefixes_and_never_exceed_the_role() {
+        let audit = event("audit.user.create", Role::Admin);
+        let camera = event("camera.online", Role::Viewer);
+        let admin_all = Filter::new(None, Role::Admin);
+        assert!(admin_all.matches(&audit) && admin_all.matches(&camera));
+        let viewer_all = Filter::new(Some(""), Role::Viewer);
+        assert!(!viewer_all.matches(&audit) && viewer_all.matches(&camera));
+        let admin_cams = Filter::new(Some(" camera. , ,"), Role::Admin);
+        assert_eq!(admin_cams.types, ["camera."]);
+        assert!(!admin_cams.matches(&audit) && admin_cams.matches(&camera));
+        let viewer_audit = Filter::new(Some("audit.,camera."), Role::Viewer);
+        assert!(!viewer_audit.matches(&audit));
+    }
+}

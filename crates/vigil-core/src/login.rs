@@ -1,0 +1,385 @@
+//! Signing in and out, and who is calling: the login flow (throttling, password, second
+//! factor, the TOTP-enrolment rule, session rotation, audit), logout, password change
+//! and reset, and turning a presented API key or session cookie into a [`Principal`].
+//!
+//! Sessions are started only here ([`Identity::start_session`]): a new id at every login
+//! and privilege change (password, TOTP) defeats session fixation.
+
+use vigil_auth::audit::{Actor, ActorKind, AuditAction, Event};
+use vigil_auth::sessions::{self, Session};
+use vigil_auth::tokens::{self, Purpose};
+use vigil_auth::users::{self, User};
+use vigil_auth::{apikeys, throttle, totp, Principal, PrincipalKind};
+
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+use crate::ids::{SessionId, UserId};
+
+/// Where a request comes from, as far as sessions care.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client's address, if known.
+    pub ip: Option<String>,
+    /// The `User-Agent` header, if any.
+    pub user_agent: Option<String>,
+    /// The session cookie the request came with, if any (ended when a new one starts).
+    pub cookie: Option<String>,
+}
+
+/// A session just started: what to hand to the browser.
+#[derive(Debug, Clone)]
+pub struct StartedSession {
+    /// The cookie value (a secret: set it as the cookie, never log it).
+    pub cookie_value: String,
+    /// The CSRF token bound to it.
+    pub csrf_token: String,
+    /// The session record.
+    pub session: Session,
+}
+
+/// A sign-in attempt.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    /// Username as typed.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// TOTP or recovery code, when the account has TOTP.
+    pub totp: Option<String>,
+}
+
+/// A successful sign-in.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The user.
+    pub user: User,
+    /// Their new session.
+    pub started: StartedSession,
+    /// The role must use TOTP and the user has none yet: only account routes work.
+    pub must_enroll_totp: bool,
+}
+
+/// What a caller may learn about themselves.
+#[derive(Debug, Clone)]
+pub struct Me {
+    /// The principal.
+    pub principal: Principal,
+    /// Whether the person has TOTP (false for API keys).
+    pub totp_enabled: bool,
+}
+
+impl Identity {
+    /// Whether `user` must enrol TOTP before anything else: the policy requires it for
+    /// their role and they have none. The one place this rule is written.
+    pub async fn must_enroll_totp(&self, user: &User) -> Result<bool> {
+        Ok(!user.totp_enabled && self.totp_policy().await?.contains(&user.role))
+    }
+
+    /// Signs in: throttling per name and address, the password (unknown names cost the
+    /// same time), the second factor, then a new session (ending the one the request
+    /// came with). Every refusal is audited; unknown names and wrong passwords get the
+    /// same [`Error::BadCredentials`].
+    pub async fn login(&self, attempt: LoginAttempt, client: ClientInfo) -> Result<SignedIn> {
+        let ip_key = client.ip.clone().unwrap_or_else(|| "unknown".into());
+        let typed: String = attempt
+            .username
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(128)
+            .collect();
+        let refuse = |reason: &'static str| {
+            (
+                Actor::anonymous(Some(typed.clone()), client.ip.clone()),
+                Event::new(AuditAction::AuthLogin)
+                    .failed()
+                    .detail("reason", reason)
+                    .detail("username", typed.clone()),
+            )
+        };
+
+        if let Err(wait) = throttle::check(&self.db, &self.throttle, &typed, &ip_key).await? {
+            let (actor, event) = refuse("throttled");
+            self.record(&actor, event).await;
+            return Err(Error::Throttled {
+                retry_after_secs: wait,
+            });
+        }
+
+        let creds = match users::normalise_username(&typed) {
+            Ok(name) => users::by_username(&self.db, &name).await?,
+            Err(_) => None,
+        };
+        let password_ok = self
+            .passwords
+            .verify(
+                &attempt.password,
+                creds.as_ref().map(|c| c.password_hash.as_str()),
+            )
+            .await?;
+        let creds = match creds {
+            Some(c) if password_ok && !c.user.disabled => c,
+            _ => {
+                throttle::record_failure(&self.db, &self.throttle, &typed, &ip_key).await?;
+                let (actor, event) = refuse("bad credentials");
+                self.record(&actor, event).await;
+                return Err(Error::BadCredentials);
+            }
+        };
+        if creds.user.totp_enabled {
+            let code = attempt.totp.as_deref().map(str::trim).unwrap_or("");
+            if code.is_empty() {
+                return Err(Error::TotpRequired);
+            }
+            if !totp::verify(&self.db, &self.keys, &creds, code).await? {
+                throttle::record_failure(&self.db, &self.throttle, &typed, &ip_key).await?;
+                let (actor, event) = refuse("bad second factor");
+                self.record(&actor, event).await;
+                return Err(Error::InvalidTotpCode("the code is not valid"));
+            }
+        }
+        throttle::clear(&self.db, &typed, &ip_key).await?;
+
+        let user = creds.user;
+        let must_enroll_totp = self.must_enroll_totp(&user).await?;
+        let started = self
+            .start_session(&UserId::from_stored(user.id.clone()), &client)
+            .await?;
+        let actor = Actor {
+            kind: ActorKind::User,
+            id: Some(user.id.clone()),
+            name: Some(user.username.clone()),
+            ip: client.ip.clone(),
+        };
+        self.record(
+            &actor,
+            Event::new(AuditAction::AuthLogin).target("session", started.session.id.clone()),
+        )
+        .await;
+        tracing::info!(user = %user.username, session = %started.session.id, "signed in");
+        Ok(SignedIn {
+            user,
+            started,
+            must_enroll_totp,
+        })
+    }
+
+    /// Starts a session for `user_id`, ending the one the request came with.
+    pub async fn start_session(
+        &self,
+        user_id: &UserId,
+        client: &ClientInfo,
+    ) -> Result<StartedSession> {
+        if let Some(old) = &client.cookie {
+            sessions::end(&self.db, old).await?;
+        }
+        let (cookie_value, session) = sessions::create(
+            &self.db,
+            user_id.as_str(),
+            self.lifetimes,
+            client.ip.as_deref(),
+            client.user_agent.as_deref(),
+        )
+        .await?;
+        let csrf_token = sessions::csrf_token(&self.keys, &cookie_value);
+        Ok(StartedSession {
+            cookie_value,
+            csrf_token,
+            session,
+        })
+    }
+
+    /// Signs out: the session behind `cookie` ends on the server.
+    pub async fn logout(
+        &self,
+        caller: &Principal,
+        actor: &Actor,
+        cookie: Option<&str>,
+    ) -> Result<()> {
+        if let Some(value) = cookie {
+            sessions::end(&self.db, value).await?;
+        }
+        let session_id = match &caller.kind {
+            PrincipalKind::Session { session_id, .. } => session_id.clone(),
+            PrincipalKind::ApiKey => String::new(),
+        };
+        self.record(
+            actor,
+            Event::new(AuditAction::AuthLogout).target("session", session_id),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The caller, with what only the database knows (whether TOTP is on).
+    pub async fn me(&self, caller: &Principal) -> Result<Me> {
+        let totp_enabled = match caller.kind {
+            PrincipalKind::Session { .. } => {
+                self.user(&UserId::from_stored(caller.id.clone()))
+                    .await?
+                    .totp_enabled
+            }
+            PrincipalKind::ApiKey => false,
+        };
+        Ok(Me {
+            principal: caller.clone(),
+            totp_enabled,
+        })
+    }
+
+    /// Checks the signed-in user's password before a sensitive account change.
+    pub(crate) async fn confirm_password(&self, user_id: &UserId, password: &str) -> Result<()> {
+        let creds = users::credentials(&self.db, user_id.as_str())
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        if !self
+            .passwords
+            .verify(password, Some(&creds.password_hash))
+            .await?
+        {
+            return Err(Error::WrongPassword);
+        }
+        Ok(())
+    }
+
+    /// Changes one's own password: the current one is checked, every other session of
+    /// the user ends and this one is replaced by a new one (returned).
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        user_id: &UserId,
+        current: &str,
+        new: &str,
+        client: &ClientInfo,
+    ) -> Result<StartedSession> {
+        self.confirm_password(user_id, current).await?;
+        users::set_password(&self.db, &self.passwords, user_id.as_str(), new).await?;
+        let started = self.start_session(user_id, client).await?;
+        sessions::revoke_all(&self.db, user_id.as_str(), Some(&started.session.id)).await?;
+        self.record(
+            actor,
+            Event::new(AuditAction::UserPasswordChange).target("user", user_id.to_string()),
+        )
+        .await;
+        Ok(started)
+    }
+
+    /// Sets a new password with a one-time reset token; every session of the user ends.
+    /// The password is checked before the token is spent, so a weak choice can be
+    /// corrected with the same link.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &str,
+        ip: Option<String>,
+    ) -> Result<()> {
+        let Some(user_id) = tokens::peek(&self.db, Purpose::Reset, token).await? else {
+            return Err(Error::InvalidToken);
+        };
+        let user = users::get(&self.db, &user_id)
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        self.passwords.check_policy(password, &user.username)?;
+        if tokens::consume(&self.db, Purpose::Reset, token)
+            .await?
+            .as_deref()
+            != Some(user_id.as_str())
+        {
+            return Err(Error::InvalidToken);
+        }
+        users::set_password(&self.db, &self.passwords, &user.id, password).await?;
+        sessions::revoke_all(&self.db, &user.id, None).await?;
+        self.record(
+            &Actor::anonymous(Some(user.username.clone()), ip),
+            Event::new(AuditAction::UserPasswordReset).target("user", user.id.clone()),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Whether a reset token is currently valid, without spending it (to render the
+    /// form it opens).
+    pub async fn reset_token_is_valid(&self, token: &str) -> Result<bool> {
+        Ok(tokens::peek(&self.db, Purpose::Reset, token)
+            .await?
+            .is_some())
+    }
+
+    /// The application behind an API key: `None` when the key is wrong, expired or
+    /// revoked. Records the key's use.
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<Option<Verified>> {
+        Ok(apikeys::authenticate(&self.db, key)
+            .await?
+            .map(|found| Verified {
+                owner_user_id: found.created_by.clone(),
+                key_id: Some(found.id.clone()),
+                session_id: None,
+                not_after_ms: found.expires_at,
+                principal: Principal {
+                    id: found.id,
+                    name: found.name,
+                    role: found.role,
+                    kind: PrincipalKind::ApiKey,
+                },
+            }))
+    }
+
+    /// The person behind a session cookie: `None` when the session is unknown, expired
+    /// or the user disabled. Refreshes the idle timer.
+    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Verified>> {
+        let Some((session, user)) =
+            sessions::authenticate(&self.db, cookie_value, self.lifetimes).await?
+        else {
+            return Ok(None);
+        };
+        let must_enroll_totp = self.must_enroll_totp(&user).await?;
+        // A remembered session must not outlive its idle or absolute end.
+        let idle_ms = i64::try_from(self.lifetimes.idle.as_millis()).unwrap_or(i64::MAX);
+        let not_after_ms = session
+            .expires_at
+            .min(session.last_seen_at.saturating_add(idle_ms));
+        Ok(Some(Verified {
+            owner_user_id: Some(user.id.clone()),
+            key_id: None,
+            session_id: Some(session.id.clone()),
+            not_after_ms: Some(not_after_ms),
+            principal: Principal {
+                id: user.id,
+                name: user.username,
+                role: user.role,
+                kind: PrincipalKind::Session {
+                    session_id: session.id,
+                    csrf_token: sessions::csrf_token(&self.keys, cookie_value),
+                    must_enroll_totp,
+                },
+            },
+        }))
+    }
+
+    /// The public id of the caller's own session, if the caller is a session.
+    pub fn session_of(caller: &Principal) -> Option<SessionId> {
+        match &caller.kind {
+            PrincipalKind::Session { session_id, .. } => {
+                Some(SessionId::from_stored(session_id.clone()))
+            }
+            PrincipalKind::ApiKey => None,
+        }
+    }
+}
+
+/// A credential that checked out: who is calling, what it hangs on (so a cache of it can
+/// be dropped when any of those change) and when it stops being valid anyway.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The caller.
+    pub principal: Principal,
+    /// The user behind a session, or who created an API key.
+    pub owner_user_id: Option<String>,
+    /// The API key's id, for a key.
+    pub key_id: Option<String>,
+    /// The session's public id, for a session.
+    pub session_id: Option<String>,
+    /// Unix ms after which the credential is no longer valid (key expiry; session idle
+    /// or absolute end), if it has such a time.
+    pub not_after_ms: Option<i64>,
+}
