@@ -219,13 +219,6 @@ impl Settings {
                 "session timeouts must be greater than zero".to_string(),
             );
         }
-        if auth.purge_interval_secs == 0 {
-            fail(
-                "auth.purge_interval_secs",
-                "VIGIL_AUTH__PURGE_INTERVAL_SECS",
-                "must be at least 1".to_string(),
-            );
-        }
         if auth.cache_secs > 60 {
             fail(
                 "auth.cache_secs",
@@ -252,6 +245,13 @@ impl Settings {
                 "events.redis_channel",
                 "VIGIL_EVENTS__REDIS_CHANNEL",
                 "must be a non-empty name without spaces".to_string(),
+            );
+        }
+        if auth.purge_interval_secs == 0 {
+            fail(
+                "auth.purge_interval_secs",
+                "VIGIL_AUTH__PURGE_INTERVAL_SECS",
+                "must be at least 1".to_string(),
             );
         }
         if auth.min_password_length < 8 {

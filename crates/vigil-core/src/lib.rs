@@ -12,9 +12,9 @@
 //!   [`totp`], [`apikeys`], [`bootstrap`], [`audit`] (reading the log).
 //! - [`maintenance`]: opening the database for a command, migrate, backup, restore,
 //!   `vigil verify`'s checks.
-//! - [`runtime`]: the supervised runtime every background task starts through (restart
-//!   with back-off, state for `/readyz` and `/metrics`, drain on shutdown);
-//!   [`housekeeping`]: the background purge of ended sessions and spent tokens.
+//! - [`runtime`]: the supervised runtime every background task starts through;
+//!   [`housekeeping`]: the purge of ended sessions and spent tokens.
+//! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
 //! - [`error`]: [`Error`], what a use case fails with; the server maps each variant to
 //!   a status and code in one table.
@@ -29,6 +29,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod housekeeping;
 pub mod identity;
 pub mod ids;

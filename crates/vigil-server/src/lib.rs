@@ -40,6 +40,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use vigil_config::Settings;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use serve::{shutdown_signal, Application};
@@ -73,61 +74,72 @@ struct ApiDoc;
 /// limit and timeout, with the OpenAPI description of the API rows; before state, the
 /// access and rate-limit layers and the global layers.
 pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    let settings = &state.settings;
     let mut app = OpenApiRouter::with_openapi(ApiDoc::openapi());
-    for route in ROUTES.iter().filter(|r| r.enabled(&state.settings)) {
+    for route in ROUTES.iter().filter(|r| r.enabled(settings)) {
+        let (bytes, timeout) = body_limits(route.body, settings);
+        let limited = |handler| {
+            let handler = with_body_limits(handler, bytes, timeout);
+            if route.body.gated() {
+                handler.layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::media_gate::layer,
+                ))
+            } else {
+                handler
+            }
+        };
         app = match route.handler {
-            Handler::Api(make) => {
-                app.routes(make().map(|handler| with_body_class(handler, route.body, state)))
-            }
-            Handler::Page(make) => {
-                app.route(route.path, with_body_class(make(), route.body, state))
-            }
+            Handler::Api(make) => app.routes(make().map(limited)),
+            Handler::Page(make) => app.route(route.path, limited(make())),
         };
     }
     app
 }
 
-/// `handler` behind the body limit, timeout and media gate of its [`BodyClass`].
-fn with_body_class(
-    handler: MethodRouter<AppState>,
-    class: BodyClass,
-    state: &AppState,
-) -> MethodRouter<AppState> {
-    let settings = &state.settings;
+/// The body limit (bytes) and timeout (none: unlimited) of a [`BodyClass`].
+fn body_limits(class: BodyClass, settings: &Settings) -> (usize, Option<Duration>) {
     let limits = &settings.limits;
     let timeout = Duration::from_secs(settings.server.request_timeout_secs);
-    // A timeout (408), then a body limit (413) both on the stream and for extractors.
-    let limited = |handler: MethodRouter<AppState>, bytes: usize, timeout: Duration| {
+    match class {
+        BodyClass::Small => (limits.json_body_bytes, Some(timeout)),
+        // Media uploads may be large and slow; they get their own limits.
+        BodyClass::Media => (
+            limits.media_upload_bytes.max(limits.image_upload_bytes),
+            Some(timeout.max(Duration::from_secs(600))),
+        ),
+        BodyClass::Image => (limits.image_upload_bytes, Some(timeout)),
+        // A download's body streams after the handler returns, so the timeout covers
+        // only finding and opening the file; the gate's permit rides in the body.
+        BodyClass::Download => (0, Some(timeout)),
+        // Event streams are long-lived by design.
+        BodyClass::Stream => (0, None),
+    }
+}
+
+/// `handler` behind a timeout (408) and a body limit (413).
+fn with_body_limits(
+    handler: MethodRouter<AppState>,
+    bytes: usize,
+    timeout: Option<Duration>,
+) -> MethodRouter<AppState> {
+    // Bodiless routes (downloads, event streams and their WebSocket upgrade) only get
+    // the extractor limit: wrapping the body would gain nothing.
+    let handler = if bytes == 0 {
+        handler.layer(DefaultBodyLimit::max(0))
+    } else {
         handler.layer(
             ServiceBuilder::new()
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    timeout,
-                ))
                 .layer(RequestBodyLimitLayer::new(bytes))
                 .layer(DefaultBodyLimit::max(bytes)),
         )
     };
-    // Transfers of media (in and out) pass the media gate; see `middleware::media_gate`.
-    let gate =
-        || axum::middleware::from_fn_with_state(state.clone(), middleware::media_gate::layer);
-    match class {
-        BodyClass::Small => limited(handler, limits.json_body_bytes, timeout),
-        BodyClass::Image => limited(handler, limits.image_upload_bytes, timeout),
-        // Media uploads may be large and slow; they get their own limits.
-        BodyClass::Media => limited(
-            handler,
-            limits.media_upload_bytes.max(limits.image_upload_bytes),
-            timeout.max(Duration::from_secs(600)),
-        )
-        .layer(gate()),
-        // Downloads stream after the handler returns, so the timeout covers only finding
-        // and opening the file; the gate's permit rides in the body until it is sent.
-        BodyClass::MediaDownload => handler.layer(ServiceBuilder::new().layer(gate()).layer(
-            TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout),
+    match timeout {
+        Some(timeout) => handler.layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
         )),
-        // Event streams are long-lived by design: no request timeout, no body.
-        BodyClass::Stream => handler.layer(DefaultBodyLimit::max(0)),
+        None => handler,
     }
 }
 

@@ -139,6 +139,7 @@ impl Application {
             blobs.clone(),
             &settings,
         ));
+        let health = vigil_core::health::Health::new(db.clone(), blobs.clone());
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
@@ -151,6 +152,7 @@ impl Application {
                 rate_limits,
                 events,
                 auth_cache,
+                health,
                 started: Instant::now(),
                 runtime: Runtime::default(),
             },
@@ -198,34 +200,32 @@ impl Application {
     }
 
     /// Starts the background tasks every server runs, through the supervised runtime
-    /// (`state.runtime`): the event bus's delivery and retention, and the `purge` of ended
-    /// sessions and spent one-time tokens (every `auth.purge_interval_secs`). [`Application::run_until_stopped`] calls it; a
+    /// (`state.runtime`): the `purge` of ended sessions and spent one-time tokens
+    /// (every `auth.purge_interval_secs`), event delivery and event retention. [`Application::run_until_stopped`] calls it; a
     /// new task is one more `spawn_supervised` here (see `vigil_core::runtime`).
     fn start_tasks(&self) {
         let state = &self.state;
-        // The event bus: delivery (and cross-instance fan-out), and retention.
-        for task in [EventTask::Deliver, EventTask::Retention] {
-            let bus = state.events.clone();
-            state
-                .runtime
-                .spawn_supervised(task.name(), move |stop: CancellationToken| {
-                    let bus = bus.clone();
-                    async move {
-                        let stopped = stop.cancelled_owned();
-                        match task {
-                            EventTask::Deliver => bus.run(stopped).await?,
-                            EventTask::Retention => bus.run_retention(stopped).await?,
-                        }
-                        anyhow::Ok(())
-                    }
-                });
-        }
         let (db, lifetimes) = (state.db.clone(), state.identity.lifetimes);
         let interval = Duration::from_secs(state.settings.auth.purge_interval_secs);
         state
             .runtime
             .spawn_supervised("purge", move |stop: CancellationToken| {
                 vigil_core::housekeeping::run_purge(db.clone(), lifetimes, interval, stop)
+            });
+        // The event bus: delivery to subscribers (and between instances), and retention.
+        let bus = state.events.clone();
+        state
+            .runtime
+            .spawn_supervised("events", move |stop: CancellationToken| {
+                let bus = bus.clone();
+                async move { Ok(bus.run(stop.cancelled_owned()).await?) }
+            });
+        let bus = state.events.clone();
+        state
+            .runtime
+            .spawn_supervised("event-retention", move |stop: CancellationToken| {
+                let bus = bus.clone();
+                async move { Ok(bus.run_retention(stop.cancelled_owned()).await?) }
             });
     }
 
@@ -312,9 +312,9 @@ impl Application {
             }
         }
         // Event streams never finish on their own: end them first, so the drain below
-        // waits only for real requests. Listeners and background tasks then drain at the
-        // same time, each within the grace.
+        // waits only for real requests.
         self.state.events.close();
+        // Listeners and background tasks drain at the same time, each within the grace.
         for h in &handles {
             h.graceful_shutdown(Some(grace));
         }
@@ -332,25 +332,6 @@ impl Application {
         self.state.db.close().await;
         tracing::info!("shutdown complete");
         Ok(())
-    }
-}
-
-/// The event bus's background work.
-#[derive(Debug, Clone, Copy)]
-enum EventTask {
-    /// Delivering events to subscribers and between instances.
-    Deliver,
-    /// Deleting events past their retention.
-    Retention,
-}
-
-impl EventTask {
-    /// Its name in the runtime (`/readyz`, metrics, logs).
-    fn name(self) -> &'static str {
-        match self {
-            EventTask::Deliver => "events-delivery",
-            EventTask::Retention => "events-retention",
-        }
     }
 }
 

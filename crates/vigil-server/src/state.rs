@@ -35,6 +35,8 @@ pub struct AppState {
     pub events: vigil_core::events::EventBus,
     /// Recently verified credentials (`auth.cache_secs`), dropped through the event bus.
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
+    /// Readiness probes of the database and blob store.
+    pub health: vigil_core::health::Health,
     /// When the process started serving.
     pub started: Instant,
     /// The supervised background tasks and the shutdown token (start every background

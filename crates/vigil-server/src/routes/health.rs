@@ -124,6 +124,17 @@ impl TasksReadiness {
     }
 }
 
+impl From<vigil_core::health::Probe> for Check {
+    fn from(p: vigil_core::health::Probe) -> Self {
+        Check {
+            ok: p.ok,
+            detail: p.detail,
+            latency_ms: p.latency_ms,
+            error: p.error,
+        }
+    }
+}
+
 /// The vision engine's state in `/readyz`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VisionReadiness {
@@ -150,28 +161,8 @@ pub struct VisionReadiness {
     responses((status = 200, description = "Ready", body = Readiness),
               (status = 503, description = "A dependency is down", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let t = Instant::now();
-    let db = state.db.ping().await;
-    let database = Check {
-        ok: db.is_ok(),
-        detail: state.db.backend().as_str().to_string(),
-        latency_ms: t.elapsed().as_secs_f64() * 1000.0,
-        error: db.as_ref().err().map(|e| {
-            tracing::warn!(error = format!("{e:#}"), "readiness: database check failed");
-            "the database does not answer".to_string()
-        }),
-    };
-    let t = Instant::now();
-    let blobs = state.blobs.check_writable().await;
-    let storage = Check {
-        ok: blobs.is_ok(),
-        detail: state.blobs.describe(),
-        latency_ms: t.elapsed().as_secs_f64() * 1000.0,
-        error: blobs.as_ref().err().map(|e| {
-            tracing::warn!(error = format!("{e:#}"), "readiness: storage check failed");
-            "the blob store is not writable".to_string()
-        }),
-    };
+    let database = Check::from(state.health.database().await);
+    let storage = Check::from(state.health.storage().await);
     let vision = match &state.vision {
         Some(v) => VisionReadiness {
             enabled: true,
@@ -230,7 +221,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.metrics.observe_tasks(&state.runtime.snapshot());
-    let (size, idle) = state.db.pool_stats();
+    let (size, idle) = state.health.pool_stats();
     state.metrics.db_pool_connections.set(i64::from(size));
     state
         .metrics

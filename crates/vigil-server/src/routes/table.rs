@@ -35,8 +35,8 @@ use axum::http::Method;
 use axum::routing::{get, MethodRouter};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
-use vigil_auth::Role;
 use vigil_config::Settings;
+use vigil_core::Role;
 
 use super::console::Nav;
 use super::{analyze, apikeys, assets, audit, auth, console, docs, events, health, uploads, users};
@@ -72,17 +72,24 @@ impl std::fmt::Debug for Handler {
 pub enum BodyClass {
     /// `limits.json_body_bytes` and `server.request_timeout_secs`: JSON, pages, files.
     Small,
-    /// The larger of `limits.media_upload_bytes` and `limits.image_upload_bytes`, at least
-    /// ten minutes, and the media gate (global and per-caller transfer limits): uploads
-    /// of video, audio and documents.
+    /// The larger of `limits.media_upload_bytes` and `limits.image_upload_bytes`, and at
+    /// least ten minutes: uploads of video, audio and documents.
     Media,
     /// `limits.image_upload_bytes` and `server.request_timeout_secs`: one image.
     Image,
-    /// No body; the media gate (global and per-caller transfer limits); a timeout until
-    /// the response starts, then the file streams as long as it takes: media downloads.
-    MediaDownload,
-    /// No body and no timeout: long-lived event streams (SSE, WebSocket).
+    /// No body, `server.request_timeout_secs` to find and open the file, then streamed
+    /// for as long as it takes; passes the media gate like [`BodyClass::Media`].
+    Download,
+    /// No body and no timeout: event streams stay open by design.
     Stream,
+}
+
+impl BodyClass {
+    /// Whether transfers of this class pass the media gate (`middleware::media_gate`),
+    /// which caps media in flight overall and per caller.
+    pub fn gated(self) -> bool {
+        matches!(self, BodyClass::Media | BodyClass::Download)
+    }
 }
 
 /// A console page's link in the shared navigation (and on the home page).
@@ -332,7 +339,7 @@ pub static ROUTES: &[Route] = &[
     Route::api(Method::GET, "/api/v1/uploads/{id}/content", VIEWER, || {
         routes!(uploads::content)
     })
-    .body(BodyClass::MediaDownload),
+    .body(BodyClass::Download),
     Route::api(Method::POST, "/api/v1/analyze", OPERATOR, || {
         routes!(analyze::analyze)
     })
