@@ -4,7 +4,7 @@
 //! lane: when that lane is full the answer is 503 with `Retry-After`, never an
 //! unbounded queue.
 //!
-//! Open to operators and above (see `auth::access::RULES`), by session or API key.
+//! Open to operators and above (see `routes/table.rs`), by session or API key.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
