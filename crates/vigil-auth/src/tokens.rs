@@ -120,3 +120,15 @@ pub async fn peek(
     .map_err(AuthError::db("checking a token"))?;
     Ok(row.map(Option::unwrap_or_default))
 }
+
+/// Deletes tokens that can no longer be used: expired, or already used. A deleted token
+/// is refused exactly as a used one is, so this changes nothing a client can see.
+pub async fn purge_expired(db: &Database) -> Result<u64, AuthError> {
+    let done =
+        sqlx::query("DELETE FROM one_time_tokens WHERE expires_at <= $1 OR used_at IS NOT NULL")
+            .bind(now_ms())
+            .execute(db.pool())
+            .await
+            .map_err(AuthError::db("purging one-time tokens"))?;
+    Ok(done.rows_affected())
+}

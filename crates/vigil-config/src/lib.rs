@@ -381,8 +381,10 @@ pub enum VisionEngine {
 pub struct VisionSettings {
     /// Load the face models at start-up (off: the analysis API answers 503).
     pub enabled: bool,
-    /// Folder holding the `.onnx` models (see `models/MODELS.md`).
-    pub models_dir: PathBuf,
+    /// Folder holding the `.onnx` models (see `models/MODELS.md`). Unset: the first of
+    /// `<binary dir>/models`, `<binary dir>/../share/vigil/models`,
+    /// `/usr/share/vigil/models` and `./models` that holds them.
+    pub models_dir: Option<PathBuf>,
     /// `auto`, `onnxruntime` or `rten`.
     pub engine: VisionEngine,
     /// Path of `libonnxruntime.so`; default `ORT_DYLIB_PATH`, else `runtime/libonnxruntime.so`.
@@ -401,7 +403,7 @@ impl Default for VisionSettings {
     fn default() -> Self {
         VisionSettings {
             enabled: true,
-            models_dir: PathBuf::from("models"),
+            models_dir: None,
             engine: VisionEngine::Auto,
             onnxruntime_path: None,
             threads: 1,
@@ -420,6 +422,9 @@ pub struct AuthSettings {
     pub session_idle_minutes: u64,
     /// A session ends this many hours after login, however active.
     pub session_lifetime_hours: u64,
+    /// How often ended sessions and spent or expired one-time tokens are deleted, in
+    /// seconds (a background task; they are refused as soon as they end either way).
+    pub purge_interval_secs: u64,
     /// Shortest password accepted, in characters.
     pub min_password_length: usize,
     /// How long an admin-issued password reset link stays valid, in minutes.
@@ -449,6 +454,7 @@ impl Default for AuthSettings {
         AuthSettings {
             session_idle_minutes: 30,
             session_lifetime_hours: 12,
+            purge_interval_secs: 600,
             min_password_length: 12,
             reset_link_minutes: 30,
             max_failures: 5,

@@ -247,6 +247,13 @@ impl Settings {
                 "must be a non-empty name without spaces".to_string(),
             );
         }
+        if auth.purge_interval_secs == 0 {
+            fail(
+                "auth.purge_interval_secs",
+                "VIGIL_AUTH__PURGE_INTERVAL_SECS",
+                "must be at least 1".to_string(),
+            );
+        }
         if auth.min_password_length < 8 {
             fail(
                 "auth.min_password_length",

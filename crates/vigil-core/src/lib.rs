@@ -12,9 +12,12 @@
 //!   [`totp`], [`apikeys`], [`bootstrap`], [`audit`] (reading the log).
 //! - [`maintenance`]: opening the database for a command, migrate, backup, restore,
 //!   `vigil verify`'s checks.
-//! - [`events`]: the event bus (typed events, the `events` table, SSE/WebSocket
-//!   subscriptions, PostgreSQL and Redis fan-out).
+//! - [`runtime`]: the supervised runtime every background task starts through;
+//!   [`housekeeping`]: the purge of ended sessions and spent tokens.
+//! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
+//! - [`vision`]: the Settings → vision pipeline mapping, the inference lanes' service
+//!   and the image-analysis use case (`POST /api/v1/analyze`, `vigil analyze`).
 //! - [`error`]: [`Error`], what a use case fails with; the server maps each variant to
 //!   a status and code in one table.
 //!
@@ -28,13 +31,17 @@ pub mod audit;
 pub mod bootstrap;
 pub mod error;
 pub mod events;
+pub mod health;
+pub mod housekeeping;
 pub mod identity;
 pub mod ids;
 pub mod login;
 pub mod maintenance;
+pub mod runtime;
 pub mod sessions;
 pub mod totp;
 pub mod uploads;
+pub mod vision;
 
 pub use error::{Error, Result};
 pub use identity::Identity;

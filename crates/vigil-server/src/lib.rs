@@ -2,6 +2,10 @@
 //! (plain HTTP, native TLS with hot certificate reload, an HTTP→HTTPS redirector and an
 //! optional separate metrics port).
 //!
+//! Routes are declared once, in [`routes::table`] (`routes/table.rs`: method, path,
+//! handler, access rule, rate-limit class, body class, nav entry); the router, the access
+//! rules, the rate-limit classes and the console nav are derived from it.
+//!
 //! Seams: [`router`] builds the complete `Router` from an [`AppState`] (tests may call it
 //! directly); [`Application::build`] opens storage and binds the listeners (port 0 gives
 //! a random port); [`Application::run_until_stopped`] serves until a shutdown future
@@ -14,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod ratelimits;
 pub mod routes;
 mod serve;
 pub mod state;
@@ -26,16 +31,16 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, MethodRouter};
+use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use vigil_config::Settings;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use serve::{shutdown_signal, Application};
@@ -44,10 +49,8 @@ pub use tls::install_crypto_provider;
 
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
-use routes::{
-    analyze, apikeys, assets, audit, auth as auth_routes, console, docs, events, health, uploads,
-    users,
-};
+use routes::health;
+use routes::table::{BodyClass, Handler, ROUTES};
 
 /// The OpenAPI document's fixed parts; paths are collected from the routers.
 #[derive(OpenApi)]
@@ -67,105 +70,77 @@ use routes::{
 )]
 struct ApiDoc;
 
-/// The API routes with their OpenAPI description, before state and global layers.
+/// Every route of [`routes::table::ROUTES`] enabled by the settings, each behind its body
+/// limit and timeout, with the OpenAPI description of the API rows; before state, the
+/// access and rate-limit layers and the global layers.
 pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
-    let limits = &state.settings.limits;
-    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
-    // Media uploads may be large and slow; they get their own limits.
-    let media_timeout = timeout.max(Duration::from_secs(600));
-
-    let small = ServiceBuilder::new()
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(RequestBodyLimitLayer::new(limits.json_body_bytes))
-        .layer(DefaultBodyLimit::max(limits.json_body_bytes));
-    let media_limit = limits.media_upload_bytes.max(limits.image_upload_bytes);
-    let media = ServiceBuilder::new()
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            media_timeout,
-        ))
-        .layer(RequestBodyLimitLayer::new(media_limit))
-        .layer(DefaultBodyLimit::max(media_limit));
-    // Transfers of media (in and out) pass the media gate; see `middleware::media_gate`.
-    let gate =
-        || axum::middleware::from_fn_with_state(state.clone(), middleware::media_gate::layer);
-
-    let operations = OpenApiRouter::new()
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz));
-    let operations = if state.settings.server.metrics_listen.is_none() {
-        operations.routes(routes!(health::metrics))
-    } else {
-        operations
-    };
-    let identity = OpenApiRouter::new()
-        .routes(routes!(auth_routes::login))
-        .routes(routes!(auth_routes::logout))
-        .routes(routes!(auth_routes::me))
-        .routes(routes!(auth_routes::change_password))
-        .routes(routes!(auth_routes::totp_enroll))
-        .routes(routes!(auth_routes::totp_confirm))
-        .routes(routes!(auth_routes::totp_disable))
-        .routes(routes!(auth_routes::my_sessions))
-        .routes(routes!(auth_routes::revoke_my_session))
-        .routes(routes!(auth_routes::bootstrap))
-        .routes(routes!(auth_routes::reset))
-        .routes(routes!(auth_routes::get_policy, auth_routes::put_policy))
-        .routes(routes!(users::list, users::create))
-        .routes(routes!(users::get_one, users::update, users::delete))
-        .routes(routes!(users::reset_link))
-        .routes(routes!(users::list_sessions, users::revoke_sessions))
-        .routes(routes!(users::revoke_session))
-        .routes(routes!(apikeys::list, apikeys::create))
-        .routes(routes!(apikeys::revoke));
-    let small_routes = operations
-        .merge(identity)
-        .routes(routes!(uploads::list))
-        .routes(routes!(uploads::get_one, uploads::update, uploads::delete))
-        .routes(routes!(audit::list))
-        .routes(routes!(audit::export_csv))
-        .layer(small);
-    let media_routes = OpenApiRouter::new()
-        .routes(routes!(uploads::create))
-        .layer(media)
-        .layer(gate());
-    // Downloads stream after the handler returns, so the timeout covers only finding
-    // and opening the file; the gate's permit rides in the body until it is sent.
-    let media_reads = OpenApiRouter::new()
-        .routes(routes!(uploads::content))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(gate());
-    let image_limit = limits.image_upload_bytes;
-    let image_routes = OpenApiRouter::new()
-        .routes(routes!(analyze::analyze))
-        .layer(
-            ServiceBuilder::new()
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    timeout,
+    let settings = &state.settings;
+    let mut app = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    for route in ROUTES.iter().filter(|r| r.enabled(settings)) {
+        let (bytes, timeout) = body_limits(route.body, settings);
+        let limited = |handler| {
+            let handler = with_body_limits(handler, bytes, timeout);
+            if route.body.gated() {
+                handler.layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::media_gate::layer,
                 ))
-                .layer(RequestBodyLimitLayer::new(image_limit))
-                .layer(DefaultBodyLimit::max(image_limit)),
-        );
+            } else {
+                handler
+            }
+        };
+        app = match route.handler {
+            Handler::Api(make) => app.routes(make().map(limited)),
+            Handler::Page(make) => app.route(route.path, limited(make())),
+        };
+    }
+    app
+}
 
-    // Event streams are long-lived by design: no request timeout, no body.
-    let stream_routes = OpenApiRouter::new()
-        .routes(routes!(events::stream))
-        .routes(routes!(events::websocket))
-        .layer(DefaultBodyLimit::max(0));
+/// The body limit (bytes) and timeout (none: unlimited) of a [`BodyClass`].
+fn body_limits(class: BodyClass, settings: &Settings) -> (usize, Option<Duration>) {
+    let limits = &settings.limits;
+    let timeout = Duration::from_secs(settings.server.request_timeout_secs);
+    match class {
+        BodyClass::Small => (limits.json_body_bytes, Some(timeout)),
+        // Media uploads may be large and slow; they get their own limits.
+        BodyClass::Media => (
+            limits.media_upload_bytes.max(limits.image_upload_bytes),
+            Some(timeout.max(Duration::from_secs(600))),
+        ),
+        BodyClass::Image => (limits.image_upload_bytes, Some(timeout)),
+        // A download's body streams after the handler returns, so the timeout covers
+        // only finding and opening the file; the gate's permit rides in the body.
+        BodyClass::Download => (0, Some(timeout)),
+        // Event streams are long-lived by design.
+        BodyClass::Stream => (0, None),
+    }
+}
 
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(small_routes)
-        .merge(stream_routes)
-        .merge(media_routes)
-        .merge(media_reads)
-        .merge(image_routes)
+/// `handler` behind a timeout (408) and a body limit (413).
+fn with_body_limits(
+    handler: MethodRouter<AppState>,
+    bytes: usize,
+    timeout: Option<Duration>,
+) -> MethodRouter<AppState> {
+    // Bodiless routes (downloads, event streams and their WebSocket upgrade) only get
+    // the extractor limit: wrapping the body would gain nothing.
+    let handler = if bytes == 0 {
+        handler.layer(DefaultBodyLimit::max(0))
+    } else {
+        handler.layer(
+            ServiceBuilder::new()
+                .layer(RequestBodyLimitLayer::new(bytes))
+                .layer(DefaultBodyLimit::max(bytes)),
+        )
+    };
+    match timeout {
+        Some(timeout) => handler.layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        )),
+        None => handler,
+    }
 }
 
 /// The complete application router with every global layer.
@@ -174,42 +149,15 @@ pub fn router(state: AppState) -> Router {
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
     let openapi = Arc::new(openapi);
 
-    let console = Router::new()
-        .route("/", get(console::home))
-        .route("/login", get(console::login))
-        .route("/setup", get(console::setup))
-        .route("/reset", get(console::reset))
-        .route("/account", get(console::account))
-        .route("/admin/users", get(console::admin_users))
-        .route("/admin/apikeys", get(console::admin_apikeys))
-        .route("/admin/audit", get(console::admin_audit))
-        .with_state(state.clone());
-    let pages = Router::new()
-        .merge(console)
-        .route("/assets/{*path}", get(assets::asset))
-        .route("/api/v1/docs", get(docs::page))
-        .route(
-            "/api/v1/openapi.json",
-            get(docs::openapi).with_state(openapi),
-        )
-        .layer(
-            ServiceBuilder::new()
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    Duration::from_secs(state.settings.server.request_timeout_secs),
-                ))
-                .layer(RequestBodyLimitLayer::new(
-                    state.settings.limits.json_body_bytes,
-                )),
-        );
-
     let app = api
         .with_state(state.clone())
-        .merge(pages)
+        // The document describes the router just built, so it is handed to its route
+        // (`docs::openapi`) afterwards.
+        .layer(Extension(openapi))
         // Route layers run only for matched routes, so the route template is known. The
-        // one added last runs first: access (`auth::access::RULES`) decides who is
-        // calling, then rate limiting charges that caller's budget. Unknown paths fall
-        // through to the 404 below without either.
+        // one added last runs first: access (each row's rule in `routes/table.rs`) decides
+        // who is calling, then rate limiting charges that caller's budget. Unknown paths
+        // fall through to the 404 below without either.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::rate_limit::layer,

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use vigil_core::runtime::{TaskState, TaskStatus};
 
 /// Labels of a finished HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,12 +58,26 @@ pub struct DetectionLabels {
     pub result: String,
 }
 
+/// Labels of an inference-lane gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    /// `interactive`, `live` or `batch`.
+    pub lane: String,
+}
+
 /// Labels of a rate-limit refusal.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScopeLabels {
     /// The exceeded budget: `default`, `login`, `recovery` or `route:METHOD /path` (only
     /// routes named in the configuration, so the label set stays small).
     pub scope: String,
+}
+
+/// Labels of a supervised background task's metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// The task's name (`purge`, `tls-watcher`, …): a fixed set chosen in code.
+    pub task: String,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -96,16 +111,22 @@ pub struct Metrics {
     pub inference_latency: HistogramFamily<StageLabels>,
     /// Faces detected, by mask result.
     pub detections: Family<DetectionLabels, Counter>,
-    /// Inference jobs waiting for a worker.
-    pub inference_queue_depth: Gauge,
-    /// Inference jobs running.
-    pub inference_running: Gauge,
+    /// Inference jobs waiting for a worker, per lane.
+    pub inference_queue_depth: Family<LaneLabels, Gauge>,
+    /// Inference jobs running, per lane.
+    pub inference_running: Family<LaneLabels, Gauge>,
+    /// Live frames replaced by a newer frame of the same source before they ran.
+    pub inference_superseded: Gauge,
     /// Requests refused because the inference queue was full.
     pub inference_rejected: Counter,
     /// Requests refused with 429, by exceeded budget.
     pub rate_limited: Family<ScopeLabels, Counter>,
     /// Requests served without rate limiting because the limiter's store failed.
     pub rate_limit_store_errors: Counter,
+    /// Restarts of each supervised background task (`vigil_task_restarts_total`).
+    pub task_restarts: Family<TaskLabels, Counter>,
+    /// 1 while a supervised background task runs, else 0 (`vigil_task_up`).
+    pub task_up: Family<TaskLabels, Gauge>,
 }
 
 impl Metrics {
@@ -174,17 +195,25 @@ impl Metrics {
             "Faces detected, by mask result",
             detections.clone(),
         );
-        let inference_queue_depth = Gauge::default();
+        let inference_queue_depth = Family::<LaneLabels, Gauge>::default();
         registry.register(
             "inference_queue_depth",
-            "Inference jobs waiting for a worker",
+            "Inference jobs waiting for a worker, by lane (interactive, live, batch)",
             inference_queue_depth.clone(),
         );
-        let inference_running = Gauge::default();
+        let inference_running = Family::<LaneLabels, Gauge>::default();
         registry.register(
             "inference_running",
-            "Inference jobs running",
+            "Inference jobs running, by lane",
             inference_running.clone(),
+        );
+        // A gauge mirroring the pool's own counter (read at scrape time), so it is not
+        // a Prometheus counter that could be reset by a second writer.
+        let inference_superseded = Gauge::default();
+        registry.register(
+            "inference_live_superseded",
+            "Live frames replaced by a newer frame of the same source before they ran (since start)",
+            inference_superseded.clone(),
         );
         let inference_rejected = Counter::default();
         registry.register(
@@ -204,13 +233,28 @@ impl Metrics {
             "Requests served without rate limiting because the rate-limit store failed",
             rate_limit_store_errors.clone(),
         );
+        let task_restarts = Family::<TaskLabels, Counter>::default();
+        registry.register(
+            "task_restarts",
+            "Restarts of each supervised background task after a failure or panic",
+            task_restarts.clone(),
+        );
+        let task_up = Family::<TaskLabels, Gauge>::default();
+        registry.register(
+            "task_up",
+            "1 while a supervised background task runs, 0 while it waits to restart or has stopped",
+            task_up.clone(),
+        );
         Metrics {
+            task_restarts,
+            task_up,
             rate_limited,
             rate_limit_store_errors,
             inference_latency,
             detections,
             inference_queue_depth,
             inference_running,
+            inference_superseded,
             inference_rejected,
             registry,
             http_requests,
@@ -222,6 +266,42 @@ impl Metrics {
             panics,
             build_info,
         }
+    }
+
+    /// Copies the supervised runtime's task states into `task_restarts` and `task_up`
+    /// (called before each scrape: the runtime keeps the counts, these mirror them).
+    pub fn observe_tasks(&self, tasks: &[TaskStatus]) {
+        for task in tasks {
+            let labels = TaskLabels {
+                task: task.name.clone(),
+            };
+            let restarts = self.task_restarts.get_or_create(&labels);
+            let seen = restarts.get();
+            if task.restarts > seen {
+                restarts.inc_by(task.restarts - seen);
+            }
+            self.task_up
+                .get_or_create(&labels)
+                .set(i64::from(task.state == TaskState::Running));
+        }
+    }
+
+    /// Copies the inference lanes' depths and counters into the gauges (called when
+    /// `/metrics` is scraped, so the values are current whatever changed them).
+    pub fn observe_lanes(&self, stats: &vigil_vision::PoolStats) {
+        for lane in &stats.lanes {
+            let labels = LaneLabels {
+                lane: lane.lane.as_str().into(),
+            };
+            self.inference_queue_depth
+                .get_or_create(&labels)
+                .set(i64::try_from(lane.waiting).unwrap_or(i64::MAX));
+            self.inference_running
+                .get_or_create(&labels)
+                .set(i64::try_from(lane.running).unwrap_or(i64::MAX));
+        }
+        self.inference_superseded
+            .set(i64::try_from(stats.superseded).unwrap_or(i64::MAX));
     }
 
     /// Renders the registry as OpenMetrics text.

@@ -13,6 +13,7 @@ use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
 use vigil_config::Settings;
+use vigil_core::runtime::{CancellationToken, Runtime};
 use vigil_store::db::DbOptions;
 use vigil_store::{open_blob_store, Database};
 
@@ -84,15 +85,19 @@ impl Application {
         let identity = Arc::new(identity);
 
         let rate_limits = Arc::new(
-            crate::middleware::rate_limit::RateLimits::from_settings(&settings)
+            crate::ratelimits::RateLimits::from_settings(&settings)
                 .context("setting up rate limiting")?,
         );
 
         let vision = if settings.vision.enabled {
             let s = settings.clone();
-            let service = tokio::task::spawn_blocking(move || crate::vision::load(&s))
-                .await
-                .context("loading the face models")??;
+            let service =
+                tokio::task::spawn_blocking(move || vigil_core::vision::VisionService::load(&s))
+                    .await
+                    .context("loading the face models")?
+                    .context(
+                        "loading the face models (set vision.models_dir, or vision.enabled = false to run without them)",
+                    )?;
             Some(Arc::new(service))
         } else {
             tracing::info!("vision engine disabled (vision.enabled = false)");
@@ -138,6 +143,7 @@ impl Application {
             blobs.clone(),
             &settings,
         ));
+        let health = vigil_core::health::Health::new(db.clone(), blobs.clone());
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
@@ -150,7 +156,9 @@ impl Application {
                 rate_limits,
                 events,
                 auth_cache,
+                health,
                 started: Instant::now(),
+                runtime: Runtime::default(),
             },
             main,
             metrics: metrics_listener,
@@ -195,8 +203,41 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
-    /// finish (up to `server.shutdown_grace_secs`) and closes the database.
+    /// Starts the background tasks every server runs, through the supervised runtime
+    /// (`state.runtime`): the `purge` of ended sessions and spent one-time tokens
+    /// (every `auth.purge_interval_secs`), event delivery and event retention. [`Application::run_until_stopped`] calls it; a
+    /// new task is one more `spawn_supervised` here (see `vigil_core::runtime`).
+    fn start_tasks(&self) {
+        let state = &self.state;
+        let (db, lifetimes) = (state.db.clone(), state.identity.lifetimes);
+        let interval = Duration::from_secs(state.settings.auth.purge_interval_secs);
+        state
+            .runtime
+            .spawn_supervised("purge", move |stop: CancellationToken| {
+                vigil_core::housekeeping::run_purge(db.clone(), lifetimes, interval, stop)
+            });
+        // The event bus: delivery to subscribers (and between instances), and retention.
+        let bus = state.events.clone();
+        state
+            .runtime
+            .spawn_supervised("events", move |stop: CancellationToken| {
+                let bus = bus.clone();
+                async move { Ok(bus.run(stop.cancelled_owned()).await?) }
+            });
+        let bus = state.events.clone();
+        state
+            .runtime
+            .spawn_supervised("event-retention", move |stop: CancellationToken| {
+                let bus = bus.clone();
+                async move { Ok(bus.run_retention(stop.cancelled_owned()).await?) }
+            });
+    }
+
+    /// Starts the background tasks ([`Application::start_tasks`]) and serves until
+    /// `shutdown` resolves. Then stops accepting, cancels the runtime's shutdown token, lets
+    /// in-flight requests and background tasks finish (both within
+    /// `server.shutdown_grace_secs`), logs any task that did not stop in time, and closes
+    /// the database.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -208,7 +249,8 @@ impl Application {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let mut handles: Vec<Handle<SocketAddr>> = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let runtime = self.state.runtime.clone();
+        self.start_tasks();
 
         let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
@@ -227,7 +269,13 @@ impl Application {
                 if let (Some(cert), Some(key)) =
                     (settings.tls.cert.clone(), settings.tls.key.clone())
                 {
-                    tokio::spawn(tls::watch(config, cert, key, stop_rx.clone()));
+                    runtime.spawn_supervised("tls-watcher", move |stop| {
+                        let (config, cert, key) = (config.clone(), cert.clone(), key.clone());
+                        async move {
+                            tls::watch(config, cert, key, stop).await;
+                            anyhow::Ok(())
+                        }
+                    });
                 }
             }
             None => {
@@ -250,24 +298,6 @@ impl Application {
             let server = plain_server(listener, handle, header_timeout, "redirect listener")?;
             tasks.spawn(async move { server.serve(app).await });
         }
-        // The event bus: delivery (and cross-instance fan-out) and retention, until stop.
-        let mut background = tokio::task::JoinSet::new();
-        for task in [EventTask::Deliver, EventTask::Retention] {
-            let bus = self.state.events.clone();
-            let mut stop = stop_rx.clone();
-            background.spawn(async move {
-                let stopped = async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                };
-                let result = match task {
-                    EventTask::Deliver => bus.run(stopped).await,
-                    EventTask::Retention => bus.run_retention(stopped).await,
-                };
-                if let Err(e) = result {
-                    tracing::error!(error = %e, ?task, "event bus task failed");
-                }
-            });
-        }
         tracing::info!(address = %main_addr, "Vigil listening on {scheme}://{main_addr}");
 
         tokio::select! {
@@ -276,7 +306,7 @@ impl Application {
                 self.state.events.close();
                 // A listener stopped on its own: that is fatal, but still drain the others.
                 for h in &handles { h.graceful_shutdown(Some(grace)); }
-                let _ = stop_tx.send(true);
+                runtime.drain(grace).await;
                 self.state.db.close().await;
                 return match result {
                     Ok(Ok(())) => Err(anyhow::anyhow!("a listener stopped unexpectedly")),
@@ -288,29 +318,25 @@ impl Application {
         // Event streams never finish on their own: end them first, so the drain below
         // waits only for real requests.
         self.state.events.close();
+        // Listeners and background tasks drain at the same time, each within the grace.
         for h in &handles {
             h.graceful_shutdown(Some(grace));
         }
-        let _ = stop_tx.send(true);
-        while background.join_next().await.is_some() {}
-        while let Some(result) = tasks.join_next().await {
-            if let Ok(Err(e)) = result {
-                tracing::warn!(error = %e, "listener ended with an error during shutdown");
+        let listeners = async {
+            while let Some(result) = tasks.join_next().await {
+                if let Ok(Err(e)) = result {
+                    tracing::warn!(error = %e, "listener ended with an error during shutdown");
+                }
             }
+        };
+        let (late, ()) = tokio::join!(runtime.drain(grace), listeners);
+        if late.is_empty() {
+            tracing::info!("background tasks stopped");
         }
         self.state.db.close().await;
         tracing::info!("shutdown complete");
         Ok(())
     }
-}
-
-/// The event bus's background work.
-#[derive(Debug, Clone, Copy)]
-enum EventTask {
-    /// Delivering events to subscribers and between instances.
-    Deliver,
-    /// Deleting events past their retention.
-    Retention,
 }
 
 /// A plain-HTTP server on `listener` with the slow-client timeouts applied.

@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vigil_config::Settings;
+use vigil_core::runtime::Runtime;
+use vigil_core::vision::VisionService;
 use vigil_store::{BlobStore, Database};
 
 use crate::auth::Identity;
 use crate::metrics::Metrics;
-use crate::middleware::rate_limit::RateLimits;
-use crate::vision::VisionService;
+use crate::ratelimits::RateLimits;
 
 /// Everything a handler may need; cheap to clone (all `Arc`s).
 #[derive(Clone, Debug)]
@@ -32,8 +33,13 @@ pub struct AppState {
     pub uploads: Arc<vigil_core::uploads::Uploads>,
     /// The event bus (`GET /api/v1/events`, audit events, cross-instance fan-out).
     pub events: vigil_core::events::EventBus,
-    /// Recently verified credentials (`auth.cache_secs`), dropped through the bus.
+    /// Recently verified credentials (`auth.cache_secs`), dropped through the event bus.
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
+    /// Readiness probes of the database and blob store.
+    pub health: vigil_core::health::Health,
     /// When the process started serving.
     pub started: Instant,
+    /// The supervised background tasks and the shutdown token (start every background
+    /// task through it: see `vigil_core::runtime`).
+    pub runtime: Runtime,
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use vigil_core::runtime::CancellationToken;
 
 /// Installs the process-wide rustls crypto provider (ring) once.
 pub fn install_crypto_provider() {
@@ -39,13 +40,9 @@ async fn reload(config: &RustlsConfig, cert: &Path, key: &Path, why: &str) {
     }
 }
 
-/// Watches for SIGHUP and file changes until `stop` resolves, reloading `config`.
-pub async fn watch(
-    config: RustlsConfig,
-    cert: PathBuf,
-    key: PathBuf,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// Watches for SIGHUP and file changes until `stop` is cancelled, reloading `config`.
+/// Started as the `tls-watcher` task of the supervised runtime.
+pub async fn watch(config: RustlsConfig, cert: PathBuf, key: PathBuf, stop: CancellationToken) {
     let (tx, mut rx) = mpsc::channel::<()>(8);
     let watched: Vec<PathBuf> = [&cert, &key]
         .iter()
@@ -93,10 +90,9 @@ pub async fn watch(
             None
         }
     };
-    let mut stop = stop;
     loop {
         tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.cancelled() => break,
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                 reload(&config, &cert, &key, "SIGHUP").await;
             }
@@ -108,4 +104,5 @@ pub async fn watch(
             }
         }
     }
+    tracing::info!("TLS certificate watcher stopped for shutdown");
 }

@@ -1,14 +1,18 @@
-//! The crate's top-level error, one variant per kind of failure the server must map
-//! to a different status code.
+//! The crate's top-level error, one variant per kind of failure a caller must treat
+//! differently. This crate knows nothing of HTTP: the server's mapping to status codes
+//! and error codes is `impl From<VisionError> for ApiError` in
+//! `vigil-server/src/vision.rs`, which matches every variant (and every
+//! [`DecodeError`] variant) without a catch-all, so a new variant does not compile
+//! until it is mapped there.
 //!
-//! | variant | suggested status | error code |
+//! | variant | whose fault | what a caller does |
 //! |---|---|---|
-//! | `Decode(TooLarge)` | 413 | `image_too_large` |
-//! | `Decode(NotAnImage \| Unsupported)` | 415 | `unsupported_media_type` |
-//! | `Decode(Truncated \| Malformed)` | 422 | `invalid_image` |
-//! | `ModelNotLoaded` | 503 (or 422 if the client asked for an optional feature) | `model_unavailable` |
-//! | `Overloaded` | 503 + `Retry-After` | `overloaded` |
-//! | `Model`, `Internal` | 500 (body opaque, cause logged) | `internal` |
+//! | `Decode(TooLarge)` | the client's | refuse: the image is over the size, pixel or memory limits |
+//! | `Decode(NotAnImage \| Unsupported)` | the client's | refuse: not a JPEG, PNG or WebP |
+//! | `Decode(Truncated \| Malformed)` | the client's | refuse: the bytes do not decode |
+//! | `ModelNotLoaded` | the deployment's | say which model is missing |
+//! | `Overloaded` | nobody's: busy | retry after `retry_after` |
+//! | `Model`, `Internal` | ours | log the cause, answer opaquely |
 
 use std::time::Duration;
 

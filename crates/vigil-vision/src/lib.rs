@@ -43,8 +43,9 @@
 //!
 //! Everything here is synchronous and CPU-bound; [`Pipeline`] is `Send + Sync` and is
 //! shared behind an `Arc`. From async code run calls through [`InferencePool`]: a fixed
-//! number of jobs on `spawn_blocking`, a bounded wait queue, and an immediate
-//! [`VisionError::Overloaded`] when full. Each model run uses `EngineConfig::threads`
+//! number of worker threads fed by three lanes ([`Lane`]): interactive (bounded, an
+//! immediate [`VisionError::Overloaded`] when full), live (one pending frame per source,
+//! the latest wins) and batch (waits its turn), taken in that order of priority. Each model run uses `EngineConfig::threads`
 //! threads (ONNX Runtime intra-op threads / an rten thread pool owned by the engine);
 //! on a 2-core box use 2 pool workers × 1 thread for throughput, or 1 × 2 for latency.
 //! An ONNX Runtime session needs exclusive access per run, so each model keeps
@@ -74,7 +75,7 @@ pub use detect::{DetectOptions, Detector, DetectorKind};
 pub use error::VisionError;
 pub use model::{Engine, EngineConfig, EngineKind, FakeModel, Model, ModelError};
 pub use pipeline::{AnalyzeOptions, ModelFiles, ModelInfo, Pipeline, PipelineConfig};
-pub use pool::{InferencePool, PoolConfig};
+pub use pool::{InferencePool, Lane, LaneStats, LiveOutcome, PoolConfig, PoolStats};
 pub use result::{
     Analysis, BBox, Detection, Face, ImageSize, Liveness, MaskLabel, MaskResult, Timings,
 };

@@ -84,7 +84,7 @@ pub enum Command {
     Analyze(crate::commands::analyze::AnalyzeArgs),
     /// Evaluate detection or mask accuracy on labelled test images. Safe while the server runs.
     Eval(crate::commands::eval::EvalArgs),
-    /// Measure model latency per engine and thread count, or with --http a running server's /api/v1/analyze (throughput, p50/p99). Safe while the server runs (numbers skewed if busy).
+    /// Measure model latency per engine and thread count, with --http a running server's /api/v1/analyze (throughput, p50/p99), or with --lanes interactive latency alone and under batch + live load. Safe while the server runs (numbers skewed if busy).
     Bench(crate::commands::bench::BenchArgs),
     /// Manage users: add, set passwords, list, disable (safe while the server runs).
     #[command(subcommand)]
@@ -145,14 +145,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _guard = telemetry::init(&settings)?;
             verify::run(&settings).await
         }
-        Command::Analyze(args) => vision_command(&overrides, move || analyze::run(args)).await,
-        Command::Eval(args) => vision_command(&overrides, move || eval::run(args)).await,
+        Command::Analyze(args) => vision_command(&overrides, move |s| analyze::run(&s, args)).await,
+        Command::Eval(args) => vision_command(&overrides, move |s| eval::run(&s, args)).await,
         Command::Bench(args) if args.http.is_some() => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
             let _guard = telemetry::init(&settings)?;
             bench::run_http(args).await
         }
-        Command::Bench(args) => vision_command(&overrides, move || bench::run(args)).await,
+        Command::Bench(args) if args.lanes => {
+            let settings = vigil_config::load::load_unvalidated(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            bench::run_lanes(&settings, args).await
+        }
+        Command::Bench(args) => vision_command(&overrides, move |s| bench::run(&s, args)).await,
         Command::User(cmd) => {
             let settings = load(&overrides)?;
             let _guard = telemetry::init(&settings)?;

@@ -1,6 +1,6 @@
 //! The access layer, run on every routed request: find the caller (API key or session
-//! cookie), look up the route's rule in [`access::RULES`](super::access::RULES), check
-//! CSRF for cookie-authenticated writes, and either pass the request on with the
+//! cookie), look up the route's rule ([`access::lookup`], declared in `routes/table.rs`),
+//! check CSRF for cookie-authenticated writes, and either pass the request on with the
 //! [`Principal`] in its extensions or answer 401/403 (or redirect a page to the login).
 
 use std::time::{Duration, Instant};

@@ -1,9 +1,10 @@
 //! Rate limiting of API requests: which budgets a request spends from, who spends them,
-//! and the `X-RateLimit-*` headers and JSON 429 that report it. Counting itself is
-//! [`vigil_auth::ratelimit`]'s.
+//! and the `X-RateLimit-*` headers and JSON 429 that report it. The budgets and their store
+//! are [`crate::ratelimits::RateLimits`]; counting itself is [`vigil_auth::ratelimit`]'s.
 //!
 //! Installed with `route_layer` so the route template ([`MatchedPath`]) is known, and
-//! inside the auth layer so an authenticated caller's [`Principal`] is known:
+//! inside the auth layer so an authenticated caller's [`Principal`] is known. Each route's
+//! class is declared on its row in [`crate::routes::table`]; today:
 //! - `POST /api/v1/auth/login`: `rate_limit.login`, per client address (always the
 //!   address: a login is an attempt to *become* a user, so it cannot spend a user's budget).
 //! - `POST /api/v1/auth/bootstrap`, `POST /api/v1/auth/reset`: `rate_limit.recovery`,
@@ -18,22 +19,20 @@
 //! IPv6 clients are counted per /64, the block one host or home usually gets, so a client
 //! cannot multiply its budget by rotating addresses inside its own network.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use anyhow::Context;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use vigil_auth::ratelimit::{Decision, Limit, Outcome, Rate, RateLimiter};
+use vigil_auth::ratelimit::{Decision, Outcome};
 use vigil_auth::{Principal, PrincipalKind};
-use vigil_config::{parse_rates, Settings};
 
 use super::client_ip::ClientAddr;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::ScopeLabels;
+use crate::ratelimits::RouteClass;
+use crate::routes::table;
 use crate::state::AppState;
 
 /// `X-RateLimit-Limit`: requests allowed in the tightest window.
@@ -43,33 +42,11 @@ pub const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining
 /// `X-RateLimit-Reset`: seconds until it ends.
 pub const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
-/// How a route is limited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteClass {
-    /// Not limited, no headers.
-    Exempt,
-    /// `rate_limit.login` per client address.
-    Login,
-    /// `rate_limit.recovery` per client address.
-    Recovery,
-    /// `rate_limit.default` per caller.
-    Api,
-}
-
-/// Classifies a request by method and route template (`/api/v1/uploads/{id}`).
+/// Classifies a request by method and route template (`/api/v1/uploads/{id}`): the
+/// class its row in [`crate::routes::table::ROUTES`] declares. A route without a row
+/// (refused by the access layer anyway) spends the default budget: limits fail closed too.
 pub fn classify(method: &Method, template: &str) -> RouteClass {
-    if !template.starts_with("/api/v1/")
-        || template == "/api/v1/openapi.json"
-        || template == "/api/v1/docs"
-        || template.starts_with("/api/v1/docs/")
-    {
-        return RouteClass::Exempt;
-    }
-    match (method, template) {
-        (&Method::POST, "/api/v1/auth/login") => RouteClass::Login,
-        (&Method::POST, "/api/v1/auth/bootstrap" | "/api/v1/auth/reset") => RouteClass::Recovery,
-        _ => RouteClass::Api,
-    }
+    table::find(method, template).map_or(RouteClass::Api, |route| route.rate)
 }
 
 /// The subject for a client address: `ip:192.0.2.1`, or `ip:2001:db8:1:2::/64` for IPv6.
@@ -96,93 +73,6 @@ pub fn caller_subject(principal: Option<&Principal>, ip: Option<IpAddr>) -> Stri
     }
 }
 
-/// The configured budgets, parsed once, and the store that counts them.
-#[derive(Debug)]
-pub struct RateLimits {
-    /// The counting store (memory, or Redis when `VIGIL_REDIS_URL` is set).
-    pub limiter: Arc<RateLimiter>,
-    /// `rate_limit.enabled`.
-    pub enabled: bool,
-    default: Vec<Rate>,
-    login: Vec<Rate>,
-    recovery: Vec<Rate>,
-    /// `"METHOD /path"` (method upper-cased) → its own budget.
-    routes: HashMap<String, Vec<Rate>>,
-}
-
-impl RateLimits {
-    /// Parses the `rate_limit` settings and opens the store (Redis when `redis_url` is
-    /// set; connecting happens on first use, so a Redis outage does not stop start-up).
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let s = &settings.rate_limit;
-        let limiter = match &settings.redis_url {
-            Some(url) => RateLimiter::redis(url.expose(), s.redis_prefix.clone())
-                .context("redis_url (VIGIL_REDIS_URL) is not a usable Redis URL")?,
-            None => RateLimiter::memory(s.redis_prefix.clone()),
-        };
-        let parse = |what: &str, list: &[String]| {
-            parse_rates(list).map_err(|e| anyhow::anyhow!("rate_limit.{what}: {e}"))
-        };
-        let mut routes = HashMap::new();
-        for (route, list) in &s.routes {
-            let (method, path) = route
-                .trim()
-                .split_once(' ')
-                .with_context(|| format!("rate_limit.routes: `{route}` is not \"METHOD /path\""))?;
-            routes.insert(
-                format!("{} {}", method.to_ascii_uppercase(), path.trim()),
-                parse("routes", list)?,
-            );
-        }
-        Ok(RateLimits {
-            limiter: Arc::new(limiter),
-            enabled: s.enabled,
-            default: parse("default", &s.default)?,
-            login: parse("login", &s.login)?,
-            recovery: parse("recovery", &s.recovery)?,
-            routes,
-        })
-    }
-
-    /// The budgets a request to `template` spends from; empty when it is not limited.
-    /// `caller` is the caller's subject ([`caller_subject`]), `ip` the client address's
-    /// ([`ip_subject`]).
-    pub fn limits_for(
-        &self,
-        method: &Method,
-        template: &str,
-        caller: &str,
-        ip: &str,
-    ) -> Vec<Limit> {
-        if !self.enabled {
-            return Vec::new();
-        }
-        let (scope, rates, subject) = match classify(method, template) {
-            RouteClass::Exempt => return Vec::new(),
-            RouteClass::Login => ("login", &self.login, ip),
-            RouteClass::Recovery => ("recovery", &self.recovery, ip),
-            RouteClass::Api => ("default", &self.default, caller),
-        };
-        let route_key = format!("{method} {template}");
-        let mut limits: Vec<Limit> = rates
-            .iter()
-            .map(|&rate| Limit {
-                scope: scope.to_string(),
-                subject: subject.to_string(),
-                rate,
-            })
-            .collect();
-        if let Some(extra) = self.routes.get(&route_key) {
-            limits.extend(extra.iter().map(|&rate| Limit {
-                scope: format!("route:{route_key}"),
-                subject: caller.to_string(),
-                rate,
-            }));
-        }
-        limits
-    }
-}
-
 fn set_headers(headers: &mut HeaderMap, d: &Decision) {
     headers.insert(LIMIT, HeaderValue::from(d.limit));
     headers.insert(REMAINING, HeaderValue::from(d.remaining));
@@ -203,7 +93,8 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let addr = req.extensions().get::<ClientAddr>().and_then(|c| c.ip);
     let ip = ip_subject(addr);
     let caller = caller_subject(req.extensions().get::<Principal>(), addr);
-    let limits = rl.limits_for(req.method(), &template, &caller, &ip);
+    let class = classify(req.method(), &template);
+    let limits = rl.limits_for(class, req.method(), &template, &caller, &ip);
     if limits.is_empty() {
         return next.run(req).await;
     }
@@ -242,12 +133,6 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limits(adjust: impl FnOnce(&mut Settings)) -> RateLimits {
-        let mut s = Settings::default();
-        adjust(&mut s);
-        RateLimits::from_settings(&s).expect("valid settings")
-    }
 
     #[test]
     fn routes_are_classified_by_method_and_template() {
@@ -299,51 +184,5 @@ mod tests {
             )),
             "ip:2001:db8:1:2::/64"
         );
-    }
-
-    #[test]
-    fn login_spends_the_address_budget_and_configured_routes_add_their_own() {
-        let rl = limits(|s| {
-            s.rate_limit
-                .routes
-                .insert("post /api/v1/analyze".into(), vec!["30/minute".into()]);
-        });
-        let login = rl.limits_for(
-            &Method::POST,
-            "/api/v1/auth/login",
-            "user:1",
-            "ip:192.0.2.1",
-        );
-        assert_eq!(login.len(), 1);
-        assert_eq!(
-            (login[0].scope.as_str(), login[0].subject.as_str()),
-            ("login", "ip:192.0.2.1")
-        );
-        assert_eq!(login[0].rate.to_string(), "10/minute");
-
-        let analyze = rl.limits_for(&Method::POST, "/api/v1/analyze", "key:9", "ip:192.0.2.1");
-        let described: Vec<_> = analyze
-            .iter()
-            .map(|l| format!("{} {} {}", l.scope, l.subject, l.rate))
-            .collect();
-        assert_eq!(
-            described,
-            [
-                "default key:9 200/day",
-                "default key:9 50/hour",
-                "route:POST /api/v1/analyze key:9 30/minute"
-            ]
-        );
-        assert!(rl
-            .limits_for(&Method::GET, "/healthz", "key:9", "ip:x")
-            .is_empty());
-    }
-
-    #[test]
-    fn nothing_is_limited_when_disabled() {
-        let rl = limits(|s| s.rate_limit.enabled = false);
-        assert!(rl
-            .limits_for(&Method::POST, "/api/v1/auth/login", "ip:a", "ip:a")
-            .is_empty());
     }
 }

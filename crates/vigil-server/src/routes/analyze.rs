@@ -1,8 +1,10 @@
 //! `POST /api/v1/analyze`: faces, masks and, on request, embeddings and liveness for
-//! one image. CPU work runs in the bounded inference pool; when it is full the answer is
-//! 503 with `Retry-After`, never an unbounded queue.
+//! one image. The handler parses the query and the body and calls the analysis use
+//! case, `vigil_core::vision::analyze`, which runs the work in the interactive inference
+//! lane: when that lane is full the answer is 503 with `Retry-After`, never an
+//! unbounded queue.
 //!
-//! Open to operators and above (see `auth::access::RULES`), by session or API key.
+//! Open to operators and above (see `routes/table.rs`), by session or API key.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -10,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vigil_vision::{Analysis, AnalyzeOptions, DetectOptions, DetectorKind, MaskLabel};
+use vigil_core::vision::{self, AnalysisRequest, AnalyzeError};
+use vigil_vision::{Analysis, DetectorKind, MaskLabel, VisionError};
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::ApiQuery;
@@ -58,87 +61,42 @@ pub async fn analyze(
     ApiQuery(params): ApiQuery<AnalyzeParams>,
     req: Request,
 ) -> ApiResult<Response> {
-    let Some(vision) = state.vision.clone() else {
-        return Err(ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "the vision engine is disabled on this server (vision.enabled = false)",
-        ));
-    };
-    let detector = match params.detector.as_deref() {
-        None => DetectorKind::default(),
-        Some(name) => name.parse::<DetectorKind>().map_err(|_| {
+    let detector = params
+        .detector
+        .as_deref()
+        .map(str::parse::<DetectorKind>)
+        .transpose()
+        .map_err(|_| {
             ApiError::new(
                 ErrorCode::ValidationFailed,
                 "detector must be res10, blazeface or mtcnn",
             )
-        })?,
-    };
-    let threshold = params
-        .det_threshold
-        .unwrap_or(state.settings.vision.det_threshold);
-    if !(0.0..=1.0).contains(&threshold) || threshold.is_nan() {
-        return Err(ApiError::new(
-            ErrorCode::ValidationFailed,
-            "det_threshold must be between 0 and 1",
-        ));
-    }
-    let options = AnalyzeOptions {
-        detector,
-        detect: DetectOptions {
-            threshold,
-            tiling: params.tiling.unwrap_or(true),
-            ..DetectOptions::default()
-        },
-        embedding: params.embedding,
-        liveness: params.liveness,
-    };
-    let wants_jpeg = req
+        })?;
+    let annotate = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("image/jpeg") && !v.contains("application/json"));
-
+    let request = AnalysisRequest {
+        detector,
+        det_threshold: params.det_threshold,
+        embedding: params.embedding,
+        liveness: params.liveness,
+        tiling: params.tiling,
+        annotate,
+    };
     let (data, _) = read_file(&state, req).await?;
-    if data.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::ValidationFailed,
-            "the body is empty; send an image",
-        ));
-    }
 
-    let pipeline = vision.pipeline.clone();
-    let outcome = vision
-        .pool
-        .run(move || {
-            if wants_jpeg {
-                pipeline
-                    .analyze_annotated(&data, &options)
-                    .map(|(a, jpeg)| (a, Some(jpeg)))
-            } else {
-                pipeline.analyze(&data, &options).map(|a| (a, None))
-            }
-        })
-        .await;
-    state
-        .metrics
-        .inference_queue_depth
-        .set(gauge(vision.pool.queue_depth()));
-    state
-        .metrics
-        .inference_running
-        .set(gauge(vision.pool.running()));
-    let (analysis, jpeg) = match outcome.and_then(|r| r) {
-        Ok(done) => done,
-        Err(e) => {
-            if matches!(e, vigil_vision::VisionError::Overloaded { .. }) {
+    let outcome = vision::analyze(state.vision.as_deref(), data, &request)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, AnalyzeError::Vision(VisionError::Overloaded { .. })) {
                 state.metrics.inference_rejected.inc();
             }
-            return Err(e.into());
-        }
-    };
-    record(&state, &analysis);
+        })?;
+    record(&state, &outcome.analysis);
 
-    match jpeg {
+    match outcome.annotated_jpeg {
         Some(bytes) => Ok((
             StatusCode::OK,
             [
@@ -151,14 +109,10 @@ pub async fn analyze(
         None => Ok((
             StatusCode::OK,
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            Json(analysis),
+            Json(outcome.analysis),
         )
             .into_response()),
     }
-}
-
-fn gauge(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Inference latency per stage and detections by mask result.

@@ -1,5 +1,5 @@
 //! Reading the audit log: a filtered, paged JSON listing and a CSV export. Both are for
-//! admins only (see `auth::access::RULES`); nothing here writes to the log.
+//! admins only (see `routes/table.rs`); nothing here writes to the log.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;

@@ -6,7 +6,7 @@
 //! (`vigil-core`) while rendering, so a page shows its data without JavaScript; every change goes through the
 //! JSON API from `console.js`, which sends the CSRF token rendered into
 //! `<meta name="csrf-token">`. Access is decided by the auth middleware from the rule
-//! table ([`crate::auth::access::RULES`]); handlers check the principal again only so a
+//! table ([`crate::routes::table`]); handlers check the principal again only so a
 //! missing rule or layer fails closed instead of rendering a page for nobody.
 
 use askama::Template;
@@ -50,46 +50,6 @@ pub struct NavLink {
     /// Whether this is the page showing.
     pub current: bool,
 }
-
-/// Every console page with the role it needs; the nav shows only those the role may open.
-/// Keep in step with the page rows of `RULES`.
-const PAGES: &[(Nav, &str, &str, &str, Role)] = &[
-    (
-        Nav::Home,
-        "/",
-        "Home",
-        "who you are and where to go",
-        Role::Viewer,
-    ),
-    (
-        Nav::Account,
-        "/account",
-        "Account",
-        "your password, two-factor sign-in and sessions",
-        Role::Viewer,
-    ),
-    (
-        Nav::Users,
-        "/admin/users",
-        "Users",
-        "add people, change roles, reset passwords",
-        Role::Admin,
-    ),
-    (
-        Nav::ApiKeys,
-        "/admin/apikeys",
-        "API keys",
-        "keys for applications and cameras",
-        Role::Admin,
-    ),
-    (
-        Nav::Audit,
-        "/admin/audit",
-        "Audit log",
-        "who did what, and when",
-        Role::Admin,
-    ),
-];
 
 /// The signed-in person shown in the header.
 #[derive(Debug, Clone)]
@@ -145,19 +105,22 @@ impl Chrome {
         self.csrf.as_deref()
     }
 
-    /// The nav links this person's role may open.
+    /// The nav links this person's role may open (the rows of
+    /// [`ROUTES`](super::table::ROUTES) with a nav entry, in table order).
     pub fn links(&self) -> Vec<NavLink> {
         let Some(me) = &self.me else {
             return Vec::new();
         };
-        PAGES
+        // The pages with a nav entry in the route table, to the roles their rule lets in.
+        super::table::ROUTES
             .iter()
-            .filter(|(_, _, _, _, min)| me.role >= *min)
-            .map(|&(nav, href, label, description, _)| NavLink {
-                href,
-                label,
-                description,
-                current: nav == self.current,
+            .filter_map(|route| Some((route, route.nav?, route.page_role()?)))
+            .filter(|(_, _, min)| me.role >= *min)
+            .map(|(route, entry, _)| NavLink {
+                href: route.path,
+                label: entry.label,
+                description: entry.description,
+                current: entry.nav == self.current,
             })
             .collect()
     }

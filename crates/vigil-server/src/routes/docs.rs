@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 
 use super::assets;
 
-/// `GET /api/v1/openapi.json`.
-pub async fn openapi(State(doc): State<Arc<utoipa::openapi::OpenApi>>) -> Response {
+/// `GET /api/v1/openapi.json`. The document is built from the router itself, so
+/// [`crate::router`] hands it in as an extension once the router exists.
+pub async fn openapi(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
     Json(doc.as_ref().clone()).into_response()
 }
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
+use vigil_core::runtime::TaskState;
 
 use crate::error::{ApiError, FinalBody};
 use crate::state::AppState;
@@ -64,6 +65,74 @@ pub struct Readiness {
     /// every instance out of rotation would turn a limiter outage into an API outage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<Check>,
+    /// The supervised background tasks. Reported but not required, like `redis`: a
+    /// failing task (the purge, a camera later) does not stop this instance answering
+    /// requests, so it is named here (`ok: false`) and in the logs and metrics instead.
+    pub tasks: TasksReadiness,
+}
+
+/// The background tasks' state in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TasksReadiness {
+    /// False when any task keeps failing (three or more failures in a row).
+    pub ok: bool,
+    /// Each task, in start order.
+    pub tasks: Vec<TaskReadiness>,
+}
+
+/// One background task in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskReadiness {
+    /// Its name (`purge`, `tls-watcher`, …).
+    pub name: String,
+    /// `running`, `restarting` (failed, waiting to start again) or `stopped`.
+    pub state: String,
+    /// False when it keeps failing (three or more failures in a row).
+    pub ok: bool,
+    /// Restarts since the process started.
+    pub restarts: u64,
+    /// Failures since it last ran well.
+    pub consecutive_failures: u32,
+    /// Its latest failure, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl TasksReadiness {
+    /// The readiness view of the runtime's task list.
+    pub fn from_runtime(tasks: Vec<vigil_core::runtime::TaskStatus>) -> TasksReadiness {
+        let tasks: Vec<TaskReadiness> = tasks
+            .into_iter()
+            .map(|t| TaskReadiness {
+                ok: !t.failing(),
+                state: match t.state {
+                    TaskState::Running => "running",
+                    TaskState::Restarting => "restarting",
+                    TaskState::Stopped => "stopped",
+                }
+                .to_string(),
+                name: t.name,
+                restarts: t.restarts,
+                consecutive_failures: t.consecutive_failures,
+                last_error: t.last_error,
+            })
+            .collect();
+        TasksReadiness {
+            ok: tasks.iter().all(|t| t.ok),
+            tasks,
+        }
+    }
+}
+
+impl From<vigil_core::health::Probe> for Check {
+    fn from(p: vigil_core::health::Probe) -> Self {
+        Check {
+            ok: p.ok,
+            detail: p.detail,
+            latency_ms: p.latency_ms,
+            error: p.error,
+        }
+    }
 }
 
 /// The vision engine's state in `/readyz`.
@@ -92,28 +161,8 @@ pub struct VisionReadiness {
     responses((status = 200, description = "Ready", body = Readiness),
               (status = 503, description = "A dependency is down", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let t = Instant::now();
-    let db = state.db.ping().await;
-    let database = Check {
-        ok: db.is_ok(),
-        detail: state.db.backend().as_str().to_string(),
-        latency_ms: t.elapsed().as_secs_f64() * 1000.0,
-        error: db.as_ref().err().map(|e| {
-            tracing::warn!(error = format!("{e:#}"), "readiness: database check failed");
-            "the database does not answer".to_string()
-        }),
-    };
-    let t = Instant::now();
-    let blobs = state.blobs.check_writable().await;
-    let storage = Check {
-        ok: blobs.is_ok(),
-        detail: state.blobs.describe(),
-        latency_ms: t.elapsed().as_secs_f64() * 1000.0,
-        error: blobs.as_ref().err().map(|e| {
-            tracing::warn!(error = format!("{e:#}"), "readiness: storage check failed");
-            "the blob store is not writable".to_string()
-        }),
-    };
+    let database = Check::from(state.health.database().await);
+    let storage = Check::from(state.health.storage().await);
     let vision = match &state.vision {
         Some(v) => VisionReadiness {
             enabled: true,
@@ -159,6 +208,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         storage,
         vision,
         redis,
+        tasks: TasksReadiness::from_runtime(state.runtime.snapshot()),
     };
     // A 503 here is the answer, not an error: the error envelope must keep this body.
     let mut response = (status, Json(body)).into_response();
@@ -170,7 +220,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (size, idle) = state.db.pool_stats();
+    state.metrics.observe_tasks(&state.runtime.snapshot());
+    if let Some(vision) = &state.vision {
+        state.metrics.observe_lanes(&vision.pool.stats());
+    }
+    let (size, idle) = state.health.pool_stats();
     state.metrics.db_pool_connections.set(i64::from(size));
     state
         .metrics

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod events;
 pub mod health;
 pub mod media;
+pub mod table;
 pub mod uploads;
 pub mod users;
 pub mod views;

@@ -53,7 +53,7 @@ impl From<Upload> for UploadView {
 }
 
 fn parse_id(id: &str) -> ApiResult<UploadId> {
-    UploadId::parse(id).ok_or_else(|| ApiError::not_found("upload"))
+    UploadId::parse(id).map_err(|_| ApiError::not_found("upload"))
 }
 
 /// Store a file: multipart field `file`, or the raw body, streamed to storage as it

@@ -211,6 +211,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_staged_file_is_renamed_in_and_read_back_by_range() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobStore::open(dir.path().to_path_buf())
+            .await
+            .expect("open");
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let staged = store.staging_dir().join("x.upload");
+        fs::write(&staged, &data).expect("stage");
+        let key = store.put_file(&staged).await.expect("put_file");
+        assert!(!staged.exists(), "the staged file was moved, not copied");
+        for range in [0..1, 10..300_000, 999_000..1_000_000, 0..1_000_000] {
+            let stream = store
+                .get_range(&key, range.start..range.end)
+                .await
+                .expect("get_range")
+                .expect("present");
+            let chunks: Vec<Bytes> = stream.map(|c| c.expect("chunk")).collect().await;
+            assert!(chunks.iter().all(|c| c.len() <= READ_CHUNK));
+            let back: Vec<u8> = chunks.concat();
+            assert_eq!(back, data[range.start as usize..range.end as usize]);
+        }
+        store.delete(&key).await.expect("delete");
+        assert!(store.get_range(&key, 0..1).await.expect("get").is_none());
+    }
+
+    #[tokio::test]
     async fn opening_removes_interrupted_writes() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::create_dir_all(dir.path().join(TMP_DIR)).expect("mkdir");

@@ -5,11 +5,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use vigil_vision::{
-    AnalyzeOptions, DetectOptions, DetectorKind, EngineConfig, EngineKind, Pipeline, PipelineConfig,
-};
+use vigil_config::Settings;
+use vigil_core::vision::{AnalysisRequest, VisionService};
+use vigil_vision::{DetectorKind, InferencePool, PoolConfig};
+
+use super::vision_flags::VisionFlags;
 
 /// Analyse image files: faces, masks and, on request, embeddings and liveness.
+/// Models, engine, threads and decode limits come from the configuration (`--config`,
+/// `VIGIL_VISION__*`, `VIGIL_LIMITS__*`); the flags below override single values.
 /// Safe to run while the server runs.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -31,67 +35,62 @@ pub struct AnalyzeArgs {
     /// Compute a liveness score per face.
     #[arg(long)]
     pub liveness: bool,
-    /// Inference engine: auto, onnxruntime or rten.
-    #[arg(long, default_value = "auto")]
-    pub engine: EngineKind,
-    /// Directory holding the .onnx models.
-    #[arg(long, default_value = "models", value_name = "DIR")]
-    pub models_dir: PathBuf,
-    /// Detection threshold in [0, 1].
-    #[arg(long, default_value_t = 0.75)]
-    pub threshold: f32,
+    /// Models folder and engine.
+    #[command(flatten)]
+    pub vision: VisionFlags,
+    /// Detection threshold in [0, 1] [default: vision.det_threshold].
+    #[arg(long)]
+    pub threshold: Option<f32>,
     /// Do not run the detector on tiles (faster, misses small faces in large images).
     #[arg(long)]
     pub no_tiling: bool,
-    /// Threads per model run.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Threads per model run [default: vision.threads].
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
-/// Runs `vigil analyze`.
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+/// Runs `vigil analyze` (blocking) with `settings` from the configuration layers.
+pub fn run(settings: &Settings, args: AnalyzeArgs) -> anyhow::Result<()> {
     if args.annotate.is_some() && args.files.len() != 1 {
         anyhow::bail!("--annotate needs exactly one input file");
     }
-    let config = PipelineConfig {
-        models_dir: args.models_dir.clone(),
-        engine: EngineConfig {
-            kind: args.engine,
-            threads: args.threads,
-            // One file at a time: one session per model is enough.
-            concurrent_runs: 1,
-            ..EngineConfig::default()
-        },
-        ..PipelineConfig::default()
-    };
-    let pipeline = Pipeline::load(&config).context("while loading models")?;
+    let mut settings = args.vision.apply(settings);
+    if let Some(threads) = args.threads {
+        settings.vision.threads = threads;
+    }
+    // One file at a time: one session per model and one worker are enough.
+    settings.vision.workers = Some(1);
+    let models_dir = vigil_core::vision::models_dir(&settings)?;
+    let pipeline = vigil_core::vision::load_pipeline(&settings).context("while loading models")?;
     if let Some(reason) = pipeline.engine().fallback_reason() {
         eprintln!("engine: rten (ONNX Runtime unavailable: {reason})");
     }
-    let opts = AnalyzeOptions {
-        detector: args.detector,
-        detect: DetectOptions {
-            threshold: args.threshold,
-            tiling: !args.no_tiling,
-            ..DetectOptions::default()
-        },
+    eprintln!(
+        "{} models from {}, engine {}",
+        pipeline.models().len(),
+        models_dir.display(),
+        pipeline.engine_name()
+    );
+    let service = VisionService::new(
+        pipeline,
+        InferencePool::new(PoolConfig::new(1, 0)),
+        settings.vision.det_threshold,
+    );
+    let request = AnalysisRequest {
+        detector: Some(args.detector),
+        det_threshold: args.threshold,
         embedding: args.embedding,
         liveness: args.liveness,
+        tiling: Some(!args.no_tiling),
+        annotate: args.annotate.is_some(),
     };
     for file in &args.files {
         let bytes =
             std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
-        let (analysis, jpeg) = if args.annotate.is_some() {
-            let (a, j) = pipeline
-                .analyze_annotated(&bytes, &opts)
-                .with_context(|| format!("while analysing {}", file.display()))?;
-            (a, Some(j))
-        } else {
-            let a = pipeline
-                .analyze(&bytes, &opts)
-                .with_context(|| format!("while analysing {}", file.display()))?;
-            (a, None)
-        };
+        let outcome = service
+            .analyze_now(&bytes, &request)
+            .with_context(|| format!("while analysing {}", file.display()))?;
+        let (analysis, jpeg) = (outcome.analysis, outcome.annotated_jpeg);
         if args.json {
             println!("{}", serde_json::to_string(&analysis)?);
         } else {

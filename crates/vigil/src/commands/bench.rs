@@ -1,13 +1,20 @@
 //! `vigil bench`: median latency per model, engine and thread count; with `--http URL`,
 //! end-to-end throughput and latency of a running server's `POST /api/v1/analyze`
-//! (see [`super::bench_http`]). Safe while the server runs, but competes with it for
-//! CPU, so the model numbers are only meaningful on an idle box.
+//! (see [`super::bench_http`]); with `--lanes`, interactive latency alone and under a
+//! saturated batch lane plus a 30 frames/s live source
+//! (`vigil_core::vision::lanes_bench`). Models, engine and workers come from the
+//! configuration. Safe while the server runs, but competes with it for CPU, so the
+//! numbers are only meaningful on an idle box.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use vigil_config::{Settings, VisionEngine};
+use vigil_core::vision::lanes_bench::{bench_lanes, LanesBenchConfig};
+use vigil_core::vision::{AnalysisRequest, VisionService};
 use vigil_vision::bench::{bench, BenchConfig};
 use vigil_vision::EngineKind;
 
@@ -28,11 +35,13 @@ pub struct BenchArgs {
     /// testdata/images/bench_640x480.jpg].
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// Directory holding the .onnx models.
-    #[arg(long, default_value = "models", value_name = "DIR")]
-    pub models_dir: PathBuf,
-    /// Engines to measure.
-    #[arg(long, value_delimiter = ',', default_value = "onnxruntime,rten")]
+    /// Directory holding the .onnx models [default: vision.models_dir, else beside the
+    /// binary, /usr/share/vigil/models or ./models].
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Engines to measure [default: vision.engine, or onnxruntime,rten when it is auto].
+    /// With --lanes: the first one runs the benchmark.
+    #[arg(long, value_delimiter = ',')]
     pub engines: Vec<EngineKind>,
     /// Thread counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -52,28 +61,57 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2", requires = "http")]
     pub concurrency: Vec<usize>,
     /// With --http: requests per measurement (it stops at whichever of --requests and
-    /// --duration comes first).
-    #[arg(long, default_value_t = 200, requires = "http")]
+    /// --duration comes first). With --lanes: interactive requests per phase.
+    #[arg(long, default_value_t = 200)]
     pub requests: usize,
     /// With --http: seconds per measurement at most.
     #[arg(long, default_value_t = 60.0, value_name = "SECS", requires = "http")]
     pub duration: f64,
-    /// With --http: untimed requests before each measurement.
-    #[arg(long, default_value_t = 3, requires = "http")]
+    /// With --http or --lanes: untimed requests before each measurement.
+    #[arg(long, default_value_t = 3)]
     pub warmup: usize,
+    /// Instead of the models, measure the inference lanes: interactive analyses of the
+    /// image alone, then with the batch lane saturated and a live source submitting
+    /// --fps frames per second (workers, engine and models from the configuration).
+    #[arg(long, conflicts_with = "http")]
+    pub lanes: bool,
+    /// With --lanes: frames per second of the live source.
+    #[arg(long, default_value_t = 30.0, requires = "lanes")]
+    pub fps: f64,
+}
+
+impl BenchArgs {
+    /// `settings` with --models-dir and a single --engines value applied.
+    fn apply(&self, settings: &Settings) -> Settings {
+        let mut s = settings.clone();
+        if let Some(dir) = &self.models_dir {
+            s.vision.models_dir = Some(dir.clone());
+        }
+        if let Some(&engine) = self.engines.first() {
+            s.vision.engine = vigil_core::vision::engine_setting(engine);
+        }
+        s
+    }
 }
 
 /// Runs `vigil bench` (model latency; blocking, call off the async workers).
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
+    let settings = args.apply(settings);
+    let config = vigil_core::vision::pipeline_config(&settings)?;
+    let engines = match (args.engines.is_empty(), settings.vision.engine) {
+        (false, _) => args.engines,
+        (true, VisionEngine::Auto) => vec![EngineKind::OnnxRuntime, EngineKind::Rten],
+        (true, engine) => vec![vigil_core::vision::engine_kind(engine)],
+    };
     let report = bench(&BenchConfig {
-        models_dir: args.models_dir,
+        models_dir: config.models_dir,
         image: args
             .image
             .unwrap_or_else(|| PathBuf::from(MODEL_BENCH_IMAGE)),
-        engines: args.engines,
+        engines,
         threads: args.threads,
         runs: args.runs,
-        ort_dylib_path: None,
+        ort_dylib_path: config.engine.ort_dylib_path,
     })
     .context("while benchmarking")?;
     if args.json {
@@ -108,6 +146,44 @@ pub async fn run_http(args: BenchArgs) -> anyhow::Result<()> {
     })
     .await
     .context("while benchmarking over HTTP")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}
+
+/// Runs `vigil bench --lanes`.
+pub async fn run_lanes(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
+    if !(args.fps.is_finite() && args.fps > 0.0 && args.fps <= 1000.0) {
+        anyhow::bail!("--fps must be in (0, 1000]");
+    }
+    let settings = args.apply(settings);
+    let image_path = args
+        .image
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(HTTP_BENCH_IMAGE));
+    let image = std::fs::read(&image_path)
+        .with_context(|| format!("while reading {}", image_path.display()))?;
+    let service = tokio::task::spawn_blocking(move || VisionService::load(&settings))
+        .await
+        .context("the model loader thread failed")?
+        .context("while loading models")?;
+    let report = bench_lanes(
+        Arc::new(service),
+        &LanesBenchConfig {
+            image: Arc::from(image),
+            image_name: image_path.display().to_string(),
+            requests: args.requests.max(1),
+            warmup: args.warmup,
+            live_fps: args.fps,
+            settle: Duration::from_secs(1),
+            request: AnalysisRequest::default(),
+        },
+    )
+    .await
+    .context("while benchmarking the lanes")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

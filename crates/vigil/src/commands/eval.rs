@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use vigil_config::Settings;
 use vigil_vision::eval::{eval_detect, eval_mask, Labels};
-use vigil_vision::{
-    DetectOptions, DetectorKind, EngineConfig, EngineKind, Pipeline, PipelineConfig,
-};
+use vigil_vision::{DetectOptions, DetectorKind};
+
+use super::vision_flags::VisionFlags;
 
 /// Evaluate detection (recall/precision at IoU 0.5) or mask accuracy on labelled images.
 /// Safe while the server runs.
@@ -23,12 +24,9 @@ pub struct EvalArgs {
     /// Directory the label file's image names are relative to.
     #[arg(long, global = true, default_value = "testdata/images")]
     pub images: PathBuf,
-    /// Directory holding the .onnx models.
-    #[arg(long, global = true, default_value = "models", value_name = "DIR")]
-    pub models_dir: PathBuf,
-    /// Inference engine: auto, onnxruntime or rten.
-    #[arg(long, global = true, default_value = "auto")]
-    pub engine: EngineKind,
+    /// Models folder and engine (default: the configuration's).
+    #[command(flatten)]
+    pub vision: VisionFlags,
     /// Print JSON (with per-image detail) instead of a summary.
     #[arg(long, global = true)]
     pub json: bool,
@@ -42,9 +40,9 @@ pub enum EvalWhat {
         /// Detector: res10, blazeface or mtcnn.
         #[arg(long, default_value = "res10")]
         detector: DetectorKind,
-        /// Score threshold.
-        #[arg(long, default_value_t = 0.75)]
-        threshold: f32,
+        /// Score threshold [default: vision.det_threshold].
+        #[arg(long)]
+        threshold: Option<f32>,
         /// Disable tiling.
         #[arg(long)]
         no_tiling: bool,
@@ -53,19 +51,13 @@ pub enum EvalWhat {
     Mask,
 }
 
-/// Runs `vigil eval`.
-pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+/// Runs `vigil eval` (blocking) with `settings` from the configuration layers.
+pub fn run(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
     let labels = Labels::load(&args.labels)?;
-    let pipeline = Pipeline::load(&PipelineConfig {
-        models_dir: args.models_dir.clone(),
-        engine: EngineConfig {
-            kind: args.engine,
-            concurrent_runs: 1,
-            ..EngineConfig::default()
-        },
-        ..PipelineConfig::default()
-    })
-    .context("while loading models")?;
+    let mut settings = args.vision.apply(settings);
+    // One image at a time: one session per model is enough.
+    settings.vision.workers = Some(1);
+    let pipeline = vigil_core::vision::load_pipeline(&settings).context("while loading models")?;
     match args.what {
         EvalWhat::Detect {
             detector,
@@ -73,7 +65,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             no_tiling,
         } => {
             let opts = DetectOptions {
-                threshold,
+                threshold: threshold.unwrap_or(settings.vision.det_threshold),
                 tiling: !no_tiling,
                 ..DetectOptions::default()
             };

@@ -12,6 +12,7 @@ pub mod serve;
 pub mod tls;
 pub mod users;
 pub mod verify;
+mod vision_flags;
 
 use anyhow::Context;
 use vigil_config::{Overrides, Settings};
@@ -23,14 +24,16 @@ pub(crate) fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
     vigil_config::load(overrides).context("cannot start with this configuration")
 }
 
-/// Runs a CPU-bound vision command off the async workers, with logging configured.
+/// Runs a CPU-bound vision command off the async workers, with logging configured and
+/// the settings of every layer (file, `.env`, environment; secrets are not needed, so
+/// the cross-field rules are not applied).
 pub(crate) async fn vision_command(
     overrides: &Overrides,
-    job: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+    job: impl FnOnce(Settings) -> anyhow::Result<()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = vigil_config::load::load_unvalidated(overrides)?;
     let _guard = telemetry::init(&settings)?;
-    tokio::task::spawn_blocking(job)
+    tokio::task::spawn_blocking(move || job(settings))
         .await
         .context("the command's worker thread failed")?
 }

@@ -105,7 +105,7 @@ pub fn test_settings(dir: &Path) -> Settings {
     // The cheapest Argon2id the settings accept: tests hash many passwords.
     s.auth.argon2_memory_kib = 8 * 1024;
     s.auth.argon2_iterations = 1;
-    s.vision.models_dir = workspace_root().join("models");
+    s.vision.models_dir = Some(workspace_root().join("models"));
     s
 }
 
