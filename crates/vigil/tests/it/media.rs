@@ -354,7 +354,7 @@ async fn media_transfers_are_capped_per_caller_429_and_per_server_503() {
 
     // A holds the only slot with an upload whose body is still arriving.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async {
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
     let held = tokio::spawn({
