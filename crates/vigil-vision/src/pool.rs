@@ -681,10 +681,7 @@ mod tests {
                 let _ = job.job.run();
             }
         }
-        let batch = picked
-            .iter()
-            .filter(|l| **l == super::Lane::Batch)
-            .count();
+        let batch = picked.iter().filter(|l| **l == super::Lane::Batch).count();
         assert_eq!(picked.len(), 8);
         assert_eq!(batch, 2, "one turn in four goes to batch: {picked:?}");
         // Interactive still comes first, whatever the turn.
