@@ -211,8 +211,9 @@ async fn bad_images_get_clear_4xx_errors_never_a_crash() {
         ),
     ];
     for (what, body, query, status, code) in cases {
-        let resp = s
-            .client
+        // A fresh client per case: a refusal that leaves the body unread may close the
+        // connection, and a POST is not retried on a closed pooled connection.
+        let resp = crate::harness::client_with_key(&s.api_key)
             .post(s.url(&format!("/api/v1/analyze{query}")))
             .body(body)
             .send()
@@ -222,8 +223,6 @@ async fn bad_images_get_clear_4xx_errors_never_a_crash() {
         let json: Value = resp.json().await.expect("JSON error");
         assert_eq!(json["error"]["code"], code, "{what}: {json}");
     }
-    // A fresh connection: after refusing a body unread the server may close the old one,
-    // and a POST is not retried on a closed pooled connection.
     let ok = crate::harness::client_with_key(&s.api_key)
         .post(s.url("/api/v1/analyze"))
         .body(jpeg)
