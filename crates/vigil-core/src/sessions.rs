@@ -22,34 +22,36 @@ impl Identity {
         owner: &UserId,
         id: &SessionId,
     ) -> Result<()> {
-        if !sessions::revoke(&self.db, id.as_str(), Some(owner.as_str())).await? {
-            return Err(Error::NotFound("session"));
-        }
-        self.record(
-            actor,
-            Event::new(AuditAction::SessionRevoke).target("session", id.to_string()),
-        )
-        .await;
-        Ok(())
+        self.revoke_session(actor, owner, id, false).await
     }
 
-    /// Ends session `id` of user `owner` (an admin acting).
+    /// Ends session `id` of user `owner` (an admin acting; the record names the user).
     pub async fn revoke_user_session(
         &self,
         actor: &Actor,
         owner: &UserId,
         id: &SessionId,
     ) -> Result<()> {
+        self.revoke_session(actor, owner, id, true).await
+    }
+
+    /// Ends `owner`'s session `id` and records it; [`Error::NotFound`] when `owner` has
+    /// no such session.
+    async fn revoke_session(
+        &self,
+        actor: &Actor,
+        owner: &UserId,
+        id: &SessionId,
+        name_owner: bool,
+    ) -> Result<()> {
         if !sessions::revoke(&self.db, id.as_str(), Some(owner.as_str())).await? {
             return Err(Error::NotFound("session"));
         }
-        self.record(
-            actor,
-            Event::new(AuditAction::SessionRevoke)
-                .target("session", id.to_string())
-                .detail("user", owner.to_string()),
-        )
-        .await;
+        let mut event = Event::new(AuditAction::SessionRevoke).target("session", id.to_string());
+        if name_owner {
+            event = event.detail("user", owner.to_string());
+        }
+        self.record(actor, event).await;
         Ok(())
     }
 
