@@ -14,7 +14,7 @@ use vigil_auth::Keys;
 use vigil_config::Settings;
 use vigil_store::backup::{create_backup, extract_verified, restore_backup, RestoreTarget};
 use vigil_store::db::{sqlite_path_from_url, DbOptions};
-use vigil_store::{open_blob_store, Backend, Database};
+use vigil_store::{open_blob_store, private_fs, Backend, Database};
 
 use crate::identity::Identity;
 
@@ -34,6 +34,7 @@ pub enum Schema {
 /// Opens the database for a command: a small pool (a command does one thing at a time)
 /// and the schema as `schema` asks. The one place a CLI command connects.
 pub async fn open_database(settings: &Settings, schema: Schema) -> anyhow::Result<Database> {
+    secure_data_dir(settings)?;
     let db = Database::connect(
         &settings.database_url(),
         &DbOptions {
@@ -87,6 +88,17 @@ impl Identity {
     pub async fn close(&self) {
         self.db.close().await;
     }
+}
+
+/// Creates the data folder 0700, or tightens one an older Vigil left readable to others
+/// (see [`vigil_store::private_fs`]). Every command that opens the data calls this first.
+pub fn secure_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    private_fs::private_dir(&settings.data_dir).with_context(|| {
+        format!(
+            "making the data folder {} private (mode 700)",
+            settings.data_dir.display()
+        )
+    })
 }
 
 /// What `migrate` did.
@@ -149,7 +161,7 @@ pub async fn backup(settings: &Settings, file: &Path, force: bool) -> anyhow::Re
 /// Checks an archive's checksums without changing anything.
 pub fn verify_archive(settings: &Settings, file: &Path) -> anyhow::Result<Manifest> {
     let staging_parent = &settings.data_dir;
-    std::fs::create_dir_all(staging_parent)?;
+    secure_data_dir(settings)?;
     let staging = tempfile::Builder::new()
         .prefix(".vigil-verify-")
         .tempdir_in(staging_parent)?;
@@ -167,6 +179,7 @@ pub struct Restored {
 
 /// Verifies and restores an archive. Without `force` the target must hold no data.
 pub async fn restore(settings: &Settings, file: &Path, force: bool) -> anyhow::Result<Restored> {
+    secure_data_dir(settings)?;
     let staging_parent: PathBuf = settings.data_dir.clone();
     let url = settings.database_url();
     let blobs = open_blob_store(settings).await?;

@@ -44,6 +44,7 @@ impl Application {
     /// Opens the database (migrating when configured), the blob store, and binds every
     /// listener. Port 0 picks a free port; see [`Application::local_addr`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        vigil_core::maintenance::secure_data_dir(&settings)?;
         let url = settings.database_url();
         let db = Database::connect(
             &url,

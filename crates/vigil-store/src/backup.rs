@@ -13,8 +13,9 @@
 //! database into place. A damaged archive changes nothing.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::{self, File, Permissions};
 use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 
-use crate::{now_ms, sha256_hex, Backend, BlobKey, BlobStore, Database, StoreError};
+use crate::{now_ms, private_fs, sha256_hex, Backend, BlobKey, BlobStore, Database, StoreError};
 
 /// Name of the archive format, checked on restore.
 pub const FORMAT: &str = "vigil-backup";
@@ -93,7 +94,9 @@ pub async fn create_backup(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(StoreError::io(format!("creating {}", parent.display())))?;
+    private_fs::create_missing_dirs(parent)
+        .map_err(StoreError::io(format!("creating {}", parent.display())))?;
+    // A temporary folder is created 0700, so the snapshot in it is private too.
     let staging = tempfile::Builder::new()
         .prefix(".vigil-backup-")
         .tempdir_in(parent)
@@ -118,15 +121,13 @@ pub async fn create_backup(
         }
         Backend::Postgres => {
             let dump = staging.path().join(PGDUMP_ENTRY);
-            run_tool(
-                Command::new("pg_dump")
-                    .arg("--format=custom")
-                    .arg("--no-owner")
-                    .arg("--file")
-                    .arg(&dump)
-                    .arg(database_url),
-                "pg_dump",
-            )?;
+            let conn = PgConnection::from_url(database_url)?;
+            let mut cmd = Command::new("pg_dump");
+            cmd.arg("--format=custom")
+                .arg("--no-owner")
+                .arg("--file")
+                .arg(&dump);
+            conn.run(&mut cmd, "pg_dump", staging.path())?;
             (PGDUMP_ENTRY, dump)
         }
     };
@@ -134,8 +135,9 @@ pub async fn create_backup(
 
     // 2. The archive: database, blobs, manifest last.
     let part = out.with_extension("part");
-    let file =
-        File::create(&part).map_err(StoreError::io(format!("creating {}", part.display())))?;
+    // 0600 whatever the umask: the archive holds every password hash and secret.
+    let file = private_fs::create_private_file(&part)
+        .map_err(StoreError::io(format!("creating {}", part.display())))?;
     let mut tar = tar::Builder::new(BufWriter::new(file));
     let mut entries = BTreeMap::new();
 
@@ -321,7 +323,7 @@ pub async fn restore_backup(
     blobs: &dyn BlobStore,
     staging_parent: &Path,
 ) -> Result<RestoreReport, StoreError> {
-    fs::create_dir_all(staging_parent).map_err(StoreError::io(format!(
+    private_fs::create_missing_dirs(staging_parent).map_err(StoreError::io(format!(
         "creating {}",
         staging_parent.display()
     )))?;
@@ -361,7 +363,7 @@ pub async fn restore_backup(
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            fs::create_dir_all(dir)
+            private_fs::create_missing_dirs(dir)
                 .map_err(StoreError::io(format!("creating {}", dir.display())))?;
             // Stale WAL files belong to the old database and must not be replayed into the new one.
             for suffix in ["-wal", "-shm"] {
@@ -373,6 +375,8 @@ pub async fn restore_backup(
             let incoming = dir.join(".vigil-restore-incoming.db");
             fs::copy(&staged, &incoming)
                 .map_err(StoreError::io("copying the restored database"))?;
+            fs::set_permissions(&incoming, Permissions::from_mode(private_fs::FILE_MODE))
+                .map_err(StoreError::io("making the restored database private"))?;
             File::open(&incoming)
                 .and_then(|f| f.sync_all())
                 .map_err(StoreError::io("syncing the restored database"))?;
@@ -383,17 +387,14 @@ pub async fn restore_backup(
                 .map_err(StoreError::io("syncing the data folder"))?;
         }
         RestoreTarget::Postgres(url) => {
-            run_tool(
-                Command::new("pg_restore")
-                    .arg("--clean")
-                    .arg("--if-exists")
-                    .arg("--no-owner")
-                    .arg("--single-transaction")
-                    .arg("--dbname")
-                    .arg(url)
-                    .arg(staging.path().join(PGDUMP_ENTRY)),
-                "pg_restore",
-            )?;
+            let conn = PgConnection::from_url(url)?;
+            let mut cmd = Command::new("pg_restore");
+            cmd.arg("--clean")
+                .arg("--if-exists")
+                .arg("--no-owner")
+                .arg("--single-transaction")
+                .arg(staging.path().join(PGDUMP_ENTRY));
+            conn.run(&mut cmd, "pg_restore", staging.path())?;
         }
     }
     Ok(RestoreReport {
@@ -442,6 +443,76 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> Resul
         .map_err(StoreError::io(format!("adding {name} to the archive")))
 }
 
+/// A PostgreSQL URL split for `pg_dump` and `pg_restore`: the URL without its password
+/// goes on the command line (any local user can read a process's arguments), the
+/// password in a temporary `.pgpass` file only Vigil's user can read.
+struct PgConnection {
+    /// The URL with the password taken out (user, host, port, database, `sslmode`… kept).
+    url: String,
+    /// The password, if the URL had one (in the user part or as `?password=`).
+    password: Option<String>,
+}
+
+impl PgConnection {
+    fn from_url(database_url: &str) -> Result<Self, StoreError> {
+        let mut url = url::Url::parse(database_url)
+            .map_err(|e| StoreError::Tool(format!("the PostgreSQL URL cannot be parsed: {e}")))?;
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let mut password = url.password().map(decode);
+        if password.is_some() {
+            // Cannot fail: a URL with a password has a host.
+            let _ = url.set_password(None);
+        }
+        // The other parameters are kept as written: libpq decodes `%XX` but not `+`.
+        let query = url.query().unwrap_or("").to_owned();
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("password", value)) => password = Some(decode(value)),
+                _ => kept.push(pair),
+            }
+        }
+        if kept.len() != query.split('&').filter(|p| !p.is_empty()).count() {
+            let kept = kept.join("&");
+            url.set_query((!kept.is_empty()).then_some(kept.as_str()));
+        }
+        Ok(PgConnection {
+            url: url.into(),
+            password: password.filter(|p| !p.is_empty()),
+        })
+    }
+
+    /// Runs `cmd` (`name` in messages) against this database; the password file, if any,
+    /// is written in `private_dir` (a 0700 folder) and removed afterwards.
+    fn run(&self, cmd: &mut Command, name: &str, private_dir: &Path) -> Result<(), StoreError> {
+        cmd.arg("--dbname").arg(&self.url);
+        // Dropped (and deleted) when this function returns, after the tool has exited.
+        let mut passfile = None;
+        if let Some(password) = &self.password {
+            let mut file = tempfile::Builder::new()
+                .prefix(".pgpass-")
+                .permissions(Permissions::from_mode(private_fs::FILE_MODE))
+                .tempfile_in(private_dir)
+                .map_err(StoreError::io("writing a temporary password file"))?;
+            // .pgpass: host:port:database:user:password, `:` and `\` escaped.
+            let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
+            writeln!(file, "*:*:*:*:{escaped}")
+                .and_then(|()| file.flush())
+                .map_err(StoreError::io("writing a temporary password file"))?;
+            // The URL's password wins over one in the environment, as it would in the URL.
+            cmd.env("PGPASSFILE", file.path()).env_remove("PGPASSWORD");
+            passfile = Some(file);
+        }
+        let result = run_tool(cmd, name);
+        drop(passfile);
+        result
+    }
+}
+
 fn run_tool(cmd: &mut Command, name: &str) -> Result<(), StoreError> {
     let output = cmd.output().map_err(|e| {
         StoreError::Tool(format!(
@@ -456,5 +527,37 @@ fn run_tool(cmd: &mut Command, name: &str) -> Result<(), StoreError> {
             "{name} failed: {}",
             stderr.trim()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_leaves_the_url_and_everything_else_stays() {
+        let c = PgConnection::from_url(
+            "postgres://vigil:p%40ss%3Aw0rd@db.example:5433/vigil?sslmode=require&options=-c%20x%3Dy",
+        )
+        .unwrap();
+        assert_eq!(
+            c.url,
+            "postgres://vigil@db.example:5433/vigil?sslmode=require&options=-c%20x%3Dy"
+        );
+        assert_eq!(c.password.as_deref(), Some("p@ss:w0rd"));
+
+        let c =
+            PgConnection::from_url("postgresql://u@h/d?password=s%20cret&sslmode=disable").unwrap();
+        assert_eq!(c.url, "postgresql://u@h/d?sslmode=disable");
+        assert_eq!(c.password.as_deref(), Some("s cret"));
+
+        for plain in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgres:///vigil?host=/var/run/postgresql",
+        ] {
+            let c = PgConnection::from_url(plain).unwrap();
+            assert_eq!(c.url, plain);
+            assert_eq!(c.password, None);
+        }
     }
 }

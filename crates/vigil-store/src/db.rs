@@ -4,14 +4,16 @@
 //! placeholders (both SQLite and PostgreSQL accept them) and only portable types
 //! (TEXT, BIGINT, BOOLEAN, DOUBLE PRECISION).
 
-use std::path::PathBuf;
+use std::fs::{OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
-use crate::StoreError;
+use crate::{private_fs, StoreError};
 
 /// The migrations compiled into this binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -22,6 +24,41 @@ pub fn sqlite_path_from_url(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;
     let path = rest.trim_start_matches("//");
     Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+}
+
+/// Makes the SQLite file at `path` private before SQLite opens it: a missing folder is
+/// created 0700 and a missing file created empty with mode 0600 (SQLite gives its `-wal`
+/// and `-shm` files the database file's mode); an existing database and its `-wal` and
+/// `-shm` files from an older Vigil are tightened to 0600.
+fn prepare_sqlite_file(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent() {
+        private_fs::create_missing_dirs(parent).map_err(StoreError::io(format!(
+            "creating the database folder {}",
+            parent.display()
+        )))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(private_fs::FILE_MODE)
+        .open(path)
+    {
+        Ok(file) => file
+            .set_permissions(Permissions::from_mode(private_fs::FILE_MODE))
+            .map_err(StoreError::io(format!("creating {}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::io(format!("creating {}", path.display()))(e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        // A file we cannot chmod belongs to another user; SQLite reports what matters.
+        if let Err(e) = private_fs::tighten_file(&file) {
+            tracing::warn!(path = %file.display(), error = %e, "cannot make a database file private (mode 600)");
+        }
+    }
+    Ok(())
 }
 
 /// Which database engine a [`Database`] talks to.
@@ -94,14 +131,11 @@ impl Database {
 
         let mut url = url.to_string();
         if let Some(path) = &sqlite_path {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(StoreError::io(format!(
-                    "creating the database folder {}",
-                    parent.display()
-                )))?;
-            }
             if !url.contains('?') {
                 url.push_str("?mode=rwc");
+            }
+            if path.as_os_str() != ":memory:" && url.contains("mode=rwc") {
+                prepare_sqlite_file(path)?;
             }
         }
 

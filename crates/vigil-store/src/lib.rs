@@ -17,6 +17,7 @@ pub mod backup;
 pub mod blob;
 pub mod db;
 mod error;
+pub mod private_fs;
 pub mod uploads;
 
 pub use blob::{open_blob_store, BlobError, BlobKey, BlobStore, BlobStream};

@@ -11,6 +11,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{blocking, clear_staging, io_err, BlobError, BlobKey, BlobStore, BlobStream};
+use crate::private_fs;
 
 const TMP_DIR: &str = ".tmp";
 
@@ -34,7 +36,13 @@ pub struct LocalBlobStore {
 
 impl LocalBlobStore {
     /// Opens (creating if needed) the store at `root` and clears interrupted writes.
+    /// The folder and its staging area are private (0700; see [`crate::private_fs`]).
     pub async fn open(root: PathBuf) -> Result<Self, BlobError> {
+        let dir = root.clone();
+        blocking(move || {
+            private_fs::private_dir(&dir).map_err(io_err(format!("creating {}", dir.display())))
+        })
+        .await?;
         let staging = root.join(TMP_DIR);
         clear_staging(staging.clone()).await?;
         Ok(LocalBlobStore { root, staging })
@@ -48,7 +56,8 @@ impl LocalBlobStore {
     fn install(&self, src: &Path, key: &BlobKey) -> Result<(), BlobError> {
         let shard_dir = self.root.join(key.shard());
         if !shard_dir.exists() {
-            fs::create_dir_all(&shard_dir).map_err(io_err("creating a blob folder"))?;
+            private_fs::create_missing_dirs(&shard_dir)
+                .map_err(io_err("creating a blob folder"))?;
             sync_dir(&self.root).map_err(io_err("syncing the blob folder"))?;
         }
         fs::rename(src, self.path_of(key)).map_err(io_err("moving a blob into place"))?;
@@ -74,6 +83,7 @@ impl BlobStore for LocalBlobStore {
             let mut file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(private_fs::FILE_MODE)
                 .open(&tmp_path)
                 .map_err(io_err("creating a temporary blob file"))?;
             file.write_all(&data).map_err(io_err("writing a blob"))?;

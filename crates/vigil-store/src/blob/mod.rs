@@ -163,10 +163,12 @@ pub async fn open_blob_store(settings: &Settings) -> Result<Arc<dyn BlobStore>, 
     }
 }
 
-/// Creates `dir` and removes everything in it: files there were never acknowledged.
+/// Creates `dir` private (0700) and removes everything in it: files there were never
+/// acknowledged.
 pub(crate) async fn clear_staging(dir: PathBuf) -> Result<(), BlobError> {
     blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        crate::private_fs::private_dir(&dir)
+            .map_err(io_err(format!("creating {}", dir.display())))?;
         for entry in std::fs::read_dir(&dir).map_err(io_err("listing interrupted writes"))? {
             let entry = entry.map_err(io_err("listing interrupted writes"))?;
             // A staged file is a write that never completed: it was never acknowledged.

@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod crash;
 mod events;
+mod file_modes;
 mod harness;
 mod identity;
 mod media;
