@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-pub use load::{load, LoadError, Overrides};
+pub use load::{load, load_from_text, LoadError, Overrides};
 pub use rate::{parse_rates, Rate};
 pub use secret::Secret;
 pub use validate::{ValidationError, ValidationErrors};

@@ -117,6 +117,30 @@ pub fn load_unvalidated(overrides: &Overrides) -> Result<Settings, LoadError> {
         figment = figment.merge(Serialized::default("tls.key", key));
     }
 
+    extract(&figment)
+}
+
+/// Loads and validates settings from the text of a TOML file and of a `.env` file only
+/// (no files are read; the process environment still wins over `.env` lines, as in
+/// [`load`]). The same layering and rules as [`load`]: for the fuzz target
+/// `config_load` and for checking a configuration held in memory.
+pub fn load_from_text(toml: &str, dotenv: &str) -> Result<Settings, LoadError> {
+    let mut figment =
+        Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(toml));
+    let lines = dotenv_lines(
+        dotenvy::from_read_iter(dotenv.as_bytes()),
+        Path::new(".env"),
+    )?;
+    for (key, value) in lines {
+        figment = figment.merge(Serialized::default(&key, value));
+    }
+    let settings = extract(&figment)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// The settings the layers of `figment` describe, every bad value reported.
+fn extract(figment: &Figment) -> Result<Settings, LoadError> {
     figment.extract::<Settings>().map_err(|err| {
         let lines: Vec<String> = err.into_iter().map(|e| format!("  - {e}")).collect();
         LoadError::Invalid(lines.join("\n"))
@@ -133,6 +157,14 @@ fn dotenv_settings(path: &Path) -> Result<Vec<(String, Value)>, LoadError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
+    dotenv_lines(iter, path)
+}
+
+/// The settings among parsed `.env` lines (`path` names the file in errors).
+fn dotenv_lines(
+    iter: impl Iterator<Item = dotenvy::Result<(String, String)>>,
+    path: &Path,
+) -> Result<Vec<(String, Value)>, LoadError> {
     let mut out = Vec::new();
     for item in iter {
         let (name, value) = item.map_err(|e| LoadError::DotEnv {
@@ -159,4 +191,55 @@ fn dotenv_settings(path: &Path) -> Result<Vec<(String, Value)>, LoadError> {
         out.push((key, parsed));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file of the `config_load` fuzz corpus through the same checks as the fuzz
+    /// target (TOML before the first NUL byte, `.env` lines after it): no panic, and an
+    /// accepted configuration renders as valid TOML for `vigil config show`.
+    #[test]
+    fn fuzz_corpus_loads_or_is_refused_cleanly() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/config_load");
+        let mut accepted = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            let (toml_text, dotenv) = text.split_once('\0').unwrap_or((text, ""));
+            if let Ok(settings) = load_from_text(toml_text, dotenv) {
+                let shown = settings.to_masked_toml();
+                assert!(shown.parse::<toml::Table>().is_ok(), "{shown}");
+                accepted += 1;
+            }
+        }
+        assert!(
+            accepted >= 2,
+            "the corpus holds valid configurations ({accepted})"
+        );
+    }
+
+    #[test]
+    fn text_layers_apply_in_order() {
+        let toml = "profile = \"staging\"\n[server]\nrequest_timeout_secs = 40\n";
+        let dotenv = "VIGIL_SECRET_KEY=q0Zf3JtV9mYpL2xW8rBcK5nHsA7eD1uGi4oT6vXy\n\
+                      VIGIL_SERVER__REQUEST_TIMEOUT_SECS=90\n";
+        let settings = load_from_text(toml, dotenv).unwrap();
+        assert_eq!(settings.profile, crate::Profile::Staging);
+        assert_eq!(
+            settings.server.request_timeout_secs, 90,
+            ".env wins over TOML"
+        );
+        assert!(matches!(
+            load_from_text("[server]\nnope = 1\n", ""),
+            Err(LoadError::Invalid(_))
+        ));
+        assert!(matches!(
+            load_from_text("profile = \"production\"\n", ""),
+            Err(LoadError::Rules(_))
+        ));
+    }
 }

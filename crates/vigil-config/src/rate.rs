@@ -81,4 +81,27 @@ mod tests {
         assert!("5/fortnight".parse::<Rate>().is_err());
         assert!("5".parse::<Rate>().is_err());
     }
+
+    /// Every file of the `rate_spec` fuzz corpus through the same checks as the fuzz
+    /// target: a spec that parses prints as one that parses back to the same rate.
+    #[test]
+    fn fuzz_corpus_specs_round_trip() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/rate_spec");
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            let _ = parse_rates(&lines);
+            for line in &lines {
+                if let Ok(rate) = line.parse::<Rate>() {
+                    assert_eq!(rate.to_string().parse::<Rate>(), Ok(rate), "{line:?}");
+                    parsed += 1;
+                }
+            }
+        }
+        assert!(parsed >= 5, "the corpus holds valid specs ({parsed})");
+    }
 }

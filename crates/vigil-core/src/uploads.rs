@@ -17,6 +17,7 @@
 //! per upload or download.
 
 mod gate;
+mod name;
 mod range;
 mod sniff;
 pub mod spool;
@@ -31,7 +32,8 @@ use vigil_store::uploads::{self as rows, StagedUpload};
 use vigil_store::{BlobError, BlobStore, BlobStream, Database, StoreError};
 
 pub use gate::{MediaBusy, MediaGate, MediaPermit};
-pub use range::{ByteRange, RangeRequest};
+pub use name::sanitise_name;
+pub use range::{parse_range, ByteRange, RangeRequest};
 pub use sniff::{is_image, sniff, Sniffed, ACCEPTED, SNIFF_BYTES};
 
 use spool::Spool;
@@ -229,15 +231,6 @@ pub struct Uploads {
     blobs: Arc<dyn BlobStore>,
     limits: UploadLimits,
     gate: MediaGate,
-}
-
-/// Keeps a display name printable and path-free: the last path component, control
-/// characters removed, at most 200 characters, trimmed; `None` if nothing is left.
-pub fn sanitise_name(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    let clean = clean.trim().to_string();
-    (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
 }
 
 impl Uploads {

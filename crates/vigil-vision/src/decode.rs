@@ -6,6 +6,9 @@
 //! [`image::Limits`] so a crafted file cannot make it allocate more than
 //! [`DecodeLimits::max_alloc_bytes`]. EXIF orientation is applied, so the returned image
 //! is upright and all box coordinates later refer to it.
+//!
+//! Free of crate dependencies but `image` and `thiserror` on purpose: the fuzz target
+//! `image_decode` compiles this file as it is (see `fuzz/`).
 
 use std::io::Cursor;
 
@@ -354,5 +357,39 @@ mod tests {
         bytes.extend(std::iter::repeat_n(0x5a, 200));
         let err = decode(&bytes, &DecodeLimits::default());
         assert!(err.is_err(), "{err:?}");
+    }
+
+    /// Every file of the `image_decode` fuzz corpus (`fuzz/corpus/image_decode`) through
+    /// `decode` with the fuzz target's limits, so the corpus is checked by a plain
+    /// `cargo test`: nothing panics, an image returned keeps the limits, and the seed
+    /// images (named by their format) decode.
+    #[test]
+    fn fuzz_corpus_decodes_within_the_limits() {
+        let limits = DecodeLimits {
+            max_dimension: 2_048,
+            max_pixels: 1_000_000,
+            max_alloc_bytes: 64 * 1024 * 1024,
+        };
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/corpus/image_decode"
+        );
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let result = decode(&bytes, &limits);
+            if let Ok(img) = &result {
+                let (w, h) = img.dimensions();
+                assert!(w <= limits.max_dimension && h <= limits.max_dimension);
+                assert!(u64::from(w) * u64::from(h) <= limits.max_pixels);
+            }
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if matches!(ext, "jpg" | "png" | "webp") {
+                assert!(result.is_ok(), "{}: {result:?}", path.display());
+            }
+            seen += 1;
+        }
+        assert!(seen >= 10, "the corpus is there ({seen} files)");
     }
 }

@@ -1,6 +1,9 @@
 //! Byte ranges of stored media, as video players and resumable downloads ask for them
-//! (RFC 9110 §14: `a-b`, `a-` and the suffix `-n`). The HTTP layer parses the header;
-//! this module decides which bytes that means for a file of a given length.
+//! (RFC 9110 §14: `a-b`, `a-` and the suffix `-n`): parsing the `Range` header value,
+//! and deciding which bytes it means for a file of a given length.
+//!
+//! Free of crate dependencies on purpose: the fuzz target `upload_body` compiles this
+//! file as it is (see `fuzz/`).
 
 /// A requested range before the length is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +63,31 @@ impl RangeRequest {
     }
 }
 
+/// Parses a `Range` value. `None` for anything but one well-formed byte range, which
+/// means "send the whole body".
+pub fn parse_range(value: &str) -> Option<RangeRequest> {
+    let (unit, spec) = value.trim().split_once('=')?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.trim().split_once('-')?;
+    let number = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, false) => number(last).map(RangeRequest::Suffix),
+        (false, true) => number(first).map(RangeRequest::From),
+        (false, false) => {
+            let (first, last) = (number(first)?, number(last)?);
+            (first <= last).then_some(RangeRequest::FromTo { first, last })
+        }
+        (true, true) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +129,32 @@ mod tests {
             None,
             "nothing in an empty file"
         );
+    }
+
+    #[test]
+    fn one_byte_range_is_understood_and_anything_else_means_everything() {
+        let cases = [
+            (
+                "bytes=0-99",
+                Some(RangeRequest::FromTo { first: 0, last: 99 }),
+            ),
+            ("bytes=5-", Some(RangeRequest::From(5))),
+            ("bytes=-10", Some(RangeRequest::Suffix(10))),
+            (
+                " Bytes = 1 - 2 ",
+                Some(RangeRequest::FromTo { first: 1, last: 2 }),
+            ),
+            ("bytes=0-1,4-5", None),
+            ("bytes=5-2", None),
+            ("bytes=-", None),
+            ("bytes=+1-2", None),
+            ("bytes=a-b", None),
+            ("items=0-1", None),
+            ("bytes=99999999999999999999-", None),
+            ("", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_range(value), expected, "{value:?}");
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! Deciding what a file is from its first bytes, never from its name or the client's
 //! word, and which types Vigil accepts.
+//!
+//! Free of crate dependencies but `infer` on purpose: the fuzz target `upload_body`
+//! compiles this file as it is (see `fuzz/`).
 
 /// How many leading bytes are examined. Every accepted format announces itself well
 /// inside this (DOCX, the latest, names its `word/` folder within a few KiB); the rest
