@@ -256,18 +256,22 @@ async fn run_apikey(identity: &Identity, cmd: ApiKeyCommand) -> anyhow::Result<(
         }
         ApiKeyCommand::List => {
             println!(
-                "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  name",
-                "id", "prefix", "role", "state", "last used"
+                "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {:<20}  name",
+                "id", "prefix", "role", "state", "expires", "last used"
             );
             let now = vigil_core::now_ms();
             for k in identity.list_api_keys().await? {
                 let state = k.status(now);
+                let expires = k
+                    .expires_at
+                    .map_or_else(|| "never".into(), |t| time(Some(t)));
                 println!(
-                    "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {}",
+                    "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {:<20}  {}",
                     k.id,
                     k.prefix,
                     k.role,
                     state,
+                    expires,
                     time(k.last_used_at),
                     k.name
                 );

@@ -255,4 +255,27 @@ fn the_cli_gives_admin_keys_90_days_and_refuses_never() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("never expires"), "{stderr}");
+
+    // The listing shows both expiries.
+    let out = vigil()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["apikey", "list"])
+        .output()
+        .expect("run vigil");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("expires")),
+        "{listing}"
+    );
+    assert_eq!(listing.lines().count(), 3, "header and two keys: {listing}");
+    let row = |role: &str, expires: &str| {
+        listing
+            .lines()
+            .any(|l| l.contains(role) && l.contains(expires))
+    };
+    assert!(row("admin", &date) && row("viewer", "never"), "{listing}");
 }
