@@ -251,6 +251,25 @@ pub async fn list(db: &Database) -> Result<Vec<ApiKey>, AuthError> {
     rows.iter().map(|r| read(r).map(|(k, _)| k)).collect()
 }
 
+/// Every key, newest first, each with the role it acts with now (`None` while its
+/// creator is disabled or gone), for listings that show what a key can really do.
+pub async fn list_in_effect(db: &Database) -> Result<Vec<(ApiKey, Option<Role>)>, AuthError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {JOINED} FROM api_keys k LEFT JOIN users u ON u.id = k.created_by \
+         ORDER BY k.created_at DESC"
+    ))
+    .fetch_all(db.pool())
+    .await
+    .map_err(AuthError::db("listing API keys"))?;
+    rows.iter()
+        .map(|r| {
+            let (key, _) = read(r)?;
+            let role = effective_role(key.role, key.created_by.as_deref(), read_creator(r)?);
+            Ok((key, role))
+        })
+        .collect()
+}
+
 /// One key by id.
 pub async fn get(db: &Database, id: &str) -> Result<Option<ApiKey>, AuthError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))

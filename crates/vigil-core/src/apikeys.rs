@@ -91,6 +91,12 @@ impl Identity {
         Ok(apikeys::list(&self.db).await?)
     }
 
+    /// Every key, newest first, with the role it acts with now (`None` while its
+    /// creator is disabled or gone): what the console shows.
+    pub async fn list_api_keys_in_effect(&self) -> Result<Vec<(ApiKey, Option<Role>)>> {
+        Ok(apikeys::list_in_effect(&self.db).await?)
+    }
+
     /// Creates a key. `creator` is the principal asking (none on the command line): a
     /// key may not get a higher role than its creator, and depends on the person behind
     /// it (the signed-in user, or the person who made the key asking).

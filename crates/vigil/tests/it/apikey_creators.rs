@@ -74,6 +74,19 @@ async fn get_json(ts: &TestServer, path: &str) -> Value {
     resp.json().await.expect("json")
 }
 
+/// The console's API keys page as `session` sees it.
+async fn keys_page(ts: &TestServer, session: &Session) -> String {
+    let resp = ts
+        .anon
+        .get(ts.url("/admin/apikeys"))
+        .header(COOKIE, &session.cookie)
+        .send()
+        .await
+        .expect("keys page");
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.text().await.expect("html")
+}
+
 async fn patch_user(ts: &TestServer, id: &str, body: Value) {
     let r = ts
         .client
@@ -91,6 +104,7 @@ async fn a_key_follows_its_creator_disable_demotion_and_deletion() {
         // A long cache: the key must stop because the cache is told, not because it ages.
         let ts = TestServer::start_with(db, |s| s.auth.cache_secs = 60).await;
         add_user(&ts, "root", Role::Admin).await;
+        let root = sign_in(&ts, "root").await;
         let alice = add_user(&ts, "alice", Role::Admin).await.id;
         let session = sign_in(&ts, "alice").await;
         let (status, created) = create_as(
@@ -125,6 +139,12 @@ async fn a_key_follows_its_creator_disable_demotion_and_deletion() {
         let took = refused_within_a_second(&ts, &key).await;
         assert!(took < Duration::from_secs(1), "{took:?}");
         assert_eq!(operator_route(&ts, &child).await, StatusCode::UNAUTHORIZED);
+        let page = keys_page(&ts, &root).await;
+        assert_eq!(
+            page.matches("suspended (creator disabled)").count(),
+            2,
+            "{page}"
+        );
         patch_user(&ts, &alice, json!({"disabled": false})).await;
         assert_eq!(admin_route(&ts, &key).await, StatusCode::OK);
 
@@ -141,6 +161,8 @@ async fn a_key_follows_its_creator_disable_demotion_and_deletion() {
             .await
             .expect("json");
         assert_eq!(me["role"], "operator", "{me}");
+        let page = keys_page(&ts, &root).await;
+        assert!(page.contains("acts as operator"), "{page}");
 
         // Deleted: the keys stop within a second and are listed as revoked, audited.
         let r = ts
