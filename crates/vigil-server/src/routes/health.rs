@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
-use vigil_auth::{Principal, PrincipalKind, Role};
 use vigil_core::runtime::TaskState;
+use vigil_core::{Principal, PrincipalKind, Role};
 
 use crate::error::{ApiError, FinalBody};
 use crate::state::AppState;
