@@ -290,11 +290,17 @@ impl RateLimiter {
         let mut w = self.warned.lock().unwrap_or_else(|p| p.into_inner());
         let due = w.last.is_none_or(|t| t.elapsed() >= WARN_EVERY);
         if due {
+            let kept_in_memory = self
+                .fallback
+                .as_ref()
+                .map(|f| f.scopes.join(","))
+                .unwrap_or_default();
             tracing::warn!(
                 store = %self.describe(),
                 error = %error,
                 suppressed = w.suppressed,
-                "rate-limit store unavailable; requests are served without rate limiting until it recovers"
+                kept_in_memory = %kept_in_memory,
+                "rate-limit store unavailable; requests are served without rate limiting until it recovers, except the budgets kept in memory"
             );
             w.last = Some(Instant::now());
             w.suppressed = 0;
