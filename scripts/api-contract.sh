@@ -15,7 +15,9 @@
 #   target/debug/vigil. Needs python3 with venv; installs schemathesis into a virtual
 #   environment under ~/.cache (reused between runs).
 # Environment: VIGIL_CI_CONTRACT_EXAMPLES (test cases per operation, default 40),
-#   VIGIL_CI_CONTRACT_SEED (hypothesis seed, default random; printed for reruns).
+#   VIGIL_CI_CONTRACT_SEED (hypothesis seed, default random; printed for reruns),
+#   VIGIL_CI_CONTRACT_POSTGRES (a PostgreSQL server URL, e.g. postgres://postgres@127.0.0.1:5432/test:
+#   the run then uses a fresh database created on that server, and drops it after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -36,10 +38,15 @@ fi
 
 work=$(mktemp -d)
 server_pid=
+pg_admin=${VIGIL_CI_CONTRACT_POSTGRES:-}
+pg_db=
 cleanup() {
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$pg_db" ]; then
+    psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
@@ -65,6 +72,11 @@ max_failures_per_ip = 1000000
 [vision]
 models_dir = "$root/models"
 EOF
+if [ -n "$pg_admin" ]; then
+  pg_db="vigil_contract_$$"
+  psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
+  printf '\n[database]\nurl = "%s"\n' "${pg_admin%/*}/$pg_db" >>"$work/vigil.toml"
+fi
 
 # Only this file and these flags configure the server: no .env, no DATABASE_URL.
 run_vigil() {
@@ -72,7 +84,7 @@ run_vigil() {
     "$vigil" --config "$work/vigil.toml" --data-dir "$work/data" "$@")
 }
 
-echo "== vigil $("$vigil" --version) on $base (data in $work/data)"
+echo "== vigil $("$vigil" --version) on $base (data in $work/data${pg_db:+, PostgreSQL database $pg_db})"
 key=$(run_vigil apikey create --name contract --role admin --expires-days 30 2>/dev/null)
 person_password="contract-$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
 printf '%s\n' "$person_password" | run_vigil user add contract-person --admin --password-stdin >/dev/null

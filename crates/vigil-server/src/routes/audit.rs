@@ -22,10 +22,18 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Exact action (`auth.login`) or a prefix ending in `.` or `.*` (`auth.`, `auth.*`).
-    #[param(min_length = 1, max_length = 200)]
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub action: Option<String>,
     /// Exact actor name (username or API key name).
-    #[param(min_length = 1, max_length = 200)]
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub actor: Option<String>,
     /// `success` or `failure`.
     #[param(pattern = "^(success|failure)$")]
@@ -35,7 +43,11 @@ pub struct AuditQuery {
     /// Records strictly before this time, Unix ms.
     pub until: Option<i64>,
     /// Exact target id.
-    #[param(min_length = 1, max_length = 200)]
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub target: Option<String>,
     /// Listing: page size, 1–500 (default 100). Export: most rows, 1–100000 (default 100000).
     #[param(minimum = 1, maximum = 100_000)]

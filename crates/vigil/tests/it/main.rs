@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod events;
 mod harness;
+mod hostile_input;
 mod identity;
 mod media;
 mod ratelimit;
