@@ -54,8 +54,9 @@ trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-# Limits raised so the run exercises handlers rather than the limiter (which has its own
-# tests); everything else is the development profile's defaults.
+# Request rate limits raised so the run exercises handlers rather than the limiter (which
+# has its own tests); everything else, the failed-login throttle included, is the
+# development profile's defaults (a throttled login answers 429, which is documented).
 cat >"$work/vigil.toml" <<EOF
 [server]
 listen = "127.0.0.1:$port"
@@ -64,10 +65,6 @@ listen = "127.0.0.1:$port"
 default = ["1000000/hour"]
 login = ["1000000/hour"]
 recovery = ["1000000/hour"]
-
-[auth]
-max_failures = 1000000
-max_failures_per_ip = 1000000
 
 [vision]
 models_dir = "$root/models"
@@ -91,19 +88,30 @@ printf '%s\n' "$person_password" | run_vigil user add contract-person --admin --
 
 run_vigil serve >"$work/serve.log" 2>&1 &
 server_pid=$!
+ok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$1" 2>/dev/null; }
 for _ in $(seq 1 120); do
-  curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+  ok "$base/healthz" && break
   kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log"; echo "vigil serve exited"; exit 1; }
   sleep 0.5
 done
-curl -fsS "$base/readyz" >/dev/null || { cat "$work/serve.log"; echo "vigil is not ready"; exit 1; }
+ok "$base/readyz" || { cat "$work/serve.log"; echo "vigil is not ready"; exit 1; }
 
-# A session for the own-account operations (API keys are refused there by design).
-login=$(curl -fsS -c "$work/cookies" -H 'Content-Type: application/json' \
-  -d "{\"username\":\"contract-person\",\"password\":\"$person_password\"}" "$base/api/v1/auth/login")
-csrf=$(printf '%s' "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrf_token"])')
-session=$(awk '$6 == "vigil_session" { print $7 }' "$work/cookies")
-[ -n "$session" ] || { echo "login set no session cookie"; exit 1; }
+# A session for the own-account operations (API keys are refused there by design):
+# prints the cookie value and the CSRF token.
+read -r session csrf < <(PASSWORD="$person_password" python3 - "$base" <<'PY'
+import json, os, sys, urllib.request
+req = urllib.request.Request(
+    sys.argv[1] + "/api/v1/auth/login",
+    data=json.dumps({"username": "contract-person", "password": os.environ["PASSWORD"]}).encode(),
+    headers={"Content-Type": "application/json"},
+)
+with urllib.request.urlopen(req, timeout=30) as resp:
+    body = json.load(resp)
+    cookie = resp.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+print(cookie, body["csrf_token"])
+PY
+)
+[ -n "$session" ] && [ -n "$csrf" ] || { echo "the person could not sign in"; exit 1; }
 
 # Checks: all of them, except
 # - ensure_resource_availability / use_after_free: built on links between operations,
@@ -156,6 +164,30 @@ st run "$base/api/v1/openapi.json" "${common[@]}" \
   --include-path-regex '^/api/v1/auth/(me|password|totp/|sessions)' \
   --exclude-name 'DELETE /api/v1/auth/sessions/{id}' \
   || status=1
+
+# What the server saw, from its own metrics: requests per route and status (so a run
+# that only met 401s would show), and its count of 5xx answers, which must be 0.
+KEY="$key" python3 - "$base" <<'PY' || status=1
+import collections, os, re, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/metrics", headers={"Authorization": "Bearer " + os.environ["KEY"]})
+text = urllib.request.urlopen(req, timeout=30).read().decode()
+seen = collections.defaultdict(dict)
+errors = 0.0
+for line in text.splitlines():
+    m = re.match(r'\w*http_requests_total\{(.*)\} (\S+)', line)
+    if m:
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        seen[f'{labels.get("method")} {labels.get("route")}'][labels.get("status")] = int(float(m.group(2)))
+    m = re.match(r'\w*http_server_errors_total (\S+)', line)
+    if m:
+        errors = float(m.group(1))
+probes = [op for op in seen if set(seen[op]) == {"405"}]
+print(f"== answers per operation (status: count); {len(probes)} probes of undeclared methods got 405")
+for op in sorted(set(seen) - set(probes)):
+    print(f"  {op}: " + ", ".join(f"{s}: {n}" for s, n in sorted(seen[op].items())))
+print(f"== 5xx answers counted by the server: {int(errors)}")
+sys.exit(1 if errors else 0)
+PY
 
 if grep -q 'panicked\|"level":"ERROR"\| ERROR ' "$work/serve.log"; then
   echo "== the server logged errors:"
