@@ -49,6 +49,9 @@ cleanup() {
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+    if kill -0 "$server_pid" 2>/dev/null; then
+      echo "vigil serve (pid $server_pid) did not stop" >&2
+    fi
   fi
   if [ -n "$pg_db" ]; then
     psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true
@@ -82,7 +85,7 @@ fi
 
 # Only this file and these flags configure the server: no .env, no DATABASE_URL.
 run_vigil() {
-  (cd "$work" && env -u DATABASE_URL -u VIGIL_REDIS_URL -u VIGIL_DATABASE__URL \
+  (cd "$work" && exec env -u DATABASE_URL -u VIGIL_REDIS_URL -u VIGIL_DATABASE__URL \
     "$vigil" --config "$work/vigil.toml" --data-dir "$work/data" "$@")
 }
 
@@ -91,7 +94,10 @@ key=$(run_vigil apikey create --name contract --role admin --expires-days 30 2>/
 person_password="contract-$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
 printf '%s\n' "$person_password" | run_vigil user add contract-person --admin --password-stdin >/dev/null
 
-run_vigil serve >"$work/serve.log" 2>&1 &
+# Not through run_vigil: with `exec` in a plain subshell, `$!` is the server's own pid,
+# so the cleanup stops the server itself.
+(cd "$work" && exec env -u DATABASE_URL -u VIGIL_REDIS_URL -u VIGIL_DATABASE__URL \
+  "$vigil" --config "$work/vigil.toml" --data-dir "$work/data" serve) >"$work/serve.log" 2>&1 &
 server_pid=$!
 ok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$1" 2>/dev/null; }
 for _ in $(seq 1 120); do
