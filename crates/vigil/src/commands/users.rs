@@ -232,7 +232,7 @@ async fn run_apikey(identity: &Identity, cmd: ApiKeyCommand) -> anyhow::Result<(
                 role: args.role,
                 expires_in_days: args.expires_days,
             };
-            let created = identity.create_api_key(&actor, None, new).await?;
+            let created = identity.create_api_key(&actor, None, new, None).await?;
             let row = created.api_key;
             // The key alone on stdout, so scripts can capture it; the rest on stderr.
             eprintln!(

@@ -495,3 +495,71 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
     drop(b);
     server.stop().await;
 }
+
+/// A sign-in older than the re-authentication window: creating a key makes the console
+/// ask for the current password in its dialog, show a wrong one's error there, and
+/// retry the request once the right one is given.
+#[tokio::test]
+async fn a_sensitive_change_asks_for_the_current_password_in_a_dialog() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start_with(Db::Sqlite, |s| s.auth.reauth_window_secs = 0).await;
+    vigil_auth::users::create(
+        &server.state.db,
+        &server.state.identity.passwords,
+        ADMIN,
+        ADMIN_PASSWORD,
+        Role::Admin,
+    )
+    .await
+    .expect("create admin");
+    sign_in(&b, &server, Some("/admin/apikeys")).await;
+    b.wait_for_path("/admin/apikeys").await;
+    b.type_into("#key-name", "door camera").await;
+    b.type_into("#key-days", "30\u{E007}").await;
+
+    // The dialog opens with the focus in its password field.
+    b.client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#reauth-dialog[open]"))
+        .await
+        .expect("the password dialog opens");
+    assert_eq!(b.focused_id().await, "reauth-password");
+    b.screenshot("reauth-dialog").await;
+    b.type_into("#reauth-password", "not my password at all\u{E007}")
+        .await;
+    let said = b.wait_for_text("#reauth-dialog [data-status]").await;
+    assert!(said.contains("not correct"), "{said}");
+    b.type_into("#reauth-password", &format!("{ADMIN_PASSWORD}\u{E007}"))
+        .await;
+
+    let deadline = Instant::now() + WAIT;
+    let key = loop {
+        let value = b
+            .client
+            .find(Locator::Id("new-key-value"))
+            .await
+            .expect("key box")
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default();
+        if !value.is_empty() {
+            break value;
+        }
+        assert!(Instant::now() < deadline, "no key shown after confirming");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(key.starts_with("vgl_"), "{key}");
+    assert!(b
+        .client
+        .find(Locator::Css("#reauth-dialog[open]"))
+        .await
+        .is_err());
+    b.assert_no_csp_violations("/admin/apikeys with the dialog")
+        .await;
+    drop(b);
+    server.stop().await;
+}

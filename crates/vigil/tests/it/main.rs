@@ -8,6 +8,7 @@
 mod api;
 mod architecture;
 mod audit;
+mod audit_coverage;
 mod backup;
 mod browser;
 mod cli;
@@ -17,6 +18,7 @@ mod harness;
 mod identity;
 mod media;
 mod ratelimit;
+mod reauth;
 mod runtime;
 mod s3;
 mod tls;
