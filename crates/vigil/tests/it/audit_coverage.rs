@@ -5,11 +5,11 @@
 
 use reqwest::header::COOKIE;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use vigil_auth::audit::{AuditFilter, AuditRecord};
-use vigil_auth::{apikeys, users, Role};
+use vigil_auth::{apikeys, Role};
 
-use crate::harness::{client_with_key, databases, png, Db, TestServer};
+use crate::harness::{client_with_key, databases, png, sign_in_at, Db, TestServer};
 
 const PASSWORD: &str = "violet anchor drifts past ninety kilns";
 
@@ -53,13 +53,7 @@ async fn uploads_and_reads_of_the_log_are_audited_with_the_caller() {
             .unwrap();
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 
-        let page = ts
-            .client
-            .get(ts.url("/api/v1/audit?action=upload.&limit=10"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
+        ts.get_json("/api/v1/audit?action=upload.&limit=10").await;
         let export = ts
             .client
             .get(ts.url("/api/v1/audit/export.csv?outcome=success"))
@@ -110,29 +104,8 @@ async fn a_flood_of_forbidden_requests_leaves_a_bounded_count_of_records() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
     // A browser session flooding writes without its CSRF token.
-    users::create(
-        &ts.state.db,
-        &ts.state.identity.passwords,
-        "olga",
-        PASSWORD,
-        Role::Operator,
-    )
-    .await
-    .unwrap();
-    let login = ts
-        .anon
-        .post(ts.url("/api/v1/auth/login"))
-        .json(&json!({"username": "olga", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    ts.add_person("olga", Role::Operator, PASSWORD).await;
+    let (cookie, _csrf) = sign_in_at(&ts.url(""), "olga", PASSWORD).await;
     for _ in 0..100 {
         let r = ts
             .anon

@@ -164,6 +164,27 @@ impl Browser {
         }
     }
 
+    /// The value of the input with id `id` once it is non-empty.
+    async fn wait_for_value(&self, id: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self
+                .client
+                .find(Locator::Id(id))
+                .await
+                .unwrap_or_else(|e| panic!("#{id}: {e}"))
+                .prop("value")
+                .await
+                .expect("value")
+                .unwrap_or_default();
+            if !value.is_empty() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "#{id} never got a value");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         self.client
             .find(Locator::Css(css))
@@ -437,23 +458,7 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
     b.type_into("#key-days", "30\u{E007}").await;
 
     // The new key appears once, selected for copying, and it works.
-    let deadline = Instant::now() + WAIT;
-    let key = loop {
-        let value = b
-            .client
-            .find(Locator::Id("new-key-value"))
-            .await
-            .expect("key box")
-            .prop("value")
-            .await
-            .expect("value")
-            .unwrap_or_default();
-        if !value.is_empty() {
-            break value;
-        }
-        assert!(Instant::now() < deadline, "no key shown");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let key = b.wait_for_value("new-key-value").await;
     assert!(key.starts_with("vgl_"), "{key}");
     b.screenshot("apikey-created").await;
     let me: Value = server
@@ -505,15 +510,7 @@ async fn a_sensitive_change_asks_for_the_current_password_in_a_dialog() {
         return;
     };
     let server = TestServer::start_with(Db::Sqlite, |s| s.auth.reauth_window_secs = 0).await;
-    vigil_auth::users::create(
-        &server.state.db,
-        &server.state.identity.passwords,
-        ADMIN,
-        ADMIN_PASSWORD,
-        Role::Admin,
-    )
-    .await
-    .expect("create admin");
+    server.add_person(ADMIN, Role::Admin, ADMIN_PASSWORD).await;
     sign_in(&b, &server, Some("/admin/apikeys")).await;
     b.wait_for_path("/admin/apikeys").await;
     b.type_into("#key-name", "door camera").await;
@@ -535,23 +532,7 @@ async fn a_sensitive_change_asks_for_the_current_password_in_a_dialog() {
     b.type_into("#reauth-password", &format!("{ADMIN_PASSWORD}\u{E007}"))
         .await;
 
-    let deadline = Instant::now() + WAIT;
-    let key = loop {
-        let value = b
-            .client
-            .find(Locator::Id("new-key-value"))
-            .await
-            .expect("key box")
-            .prop("value")
-            .await
-            .expect("value")
-            .unwrap_or_default();
-        if !value.is_empty() {
-            break value;
-        }
-        assert!(Instant::now() < deadline, "no key shown after confirming");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let key = b.wait_for_value("new-key-value").await;
     assert!(key.starts_with("vgl_"), "{key}");
     assert!(b
         .client

@@ -8,12 +8,12 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use vigil_auth::{users, Role};
 
-use crate::harness::{databases, vigil, Db, TestServer};
+use crate::harness::{cookie_of, databases, sign_in_at, vigil, Db, TestServer};
 
 const PASSWORD: &str = "violet anchor drifts past ninety kilns";
 
@@ -24,42 +24,12 @@ struct Browser {
 }
 
 async fn add_user(ts: &TestServer, name: &str, role: Role) -> users::User {
-    users::create(
-        &ts.state.db,
-        &ts.state.identity.passwords,
-        name,
-        PASSWORD,
-        role,
-    )
-    .await
-    .expect("create user")
+    ts.add_person(name, role, PASSWORD).await
 }
 
 async fn sign_in(ts: &TestServer, name: &str) -> Browser {
-    let resp = ts
-        .anon
-        .post(ts.url("/api/v1/auth/login"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let cookie = cookie_of(&resp);
-    let body: Value = resp.json().await.expect("json");
-    Browser {
-        cookie,
-        csrf: body["csrf_token"].as_str().expect("csrf").to_string(),
-    }
-}
-
-fn cookie_of(resp: &reqwest::Response) -> String {
-    resp.headers()[SET_COOKIE]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string()
+    let (cookie, csrf) = sign_in_at(&ts.url(""), name, PASSWORD).await;
+    Browser { cookie, csrf }
 }
 
 /// A POST from the signed-in browser (our Origin, its CSRF token), with `body` as JSON
@@ -230,15 +200,7 @@ async fn wrong_confirmation_passwords_are_audited_and_throttled_like_logins() {
         .unwrap();
     assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
 
-    let records: Value = ts
-        .client
-        .get(ts.url("/api/v1/audit?action=auth.reauth"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let records = ts.get_json("/api/v1/audit?action=auth.reauth").await;
     let items = records["items"].as_array().unwrap();
     let reasons: Vec<&str> = items
         .iter()
@@ -259,15 +221,7 @@ async fn wrong_confirmation_passwords_are_audited_and_throttled_like_logins() {
         assert_eq!(r["detail"]["for"], "apikey.create");
     }
     // Nothing was created by the refused requests (only the harness's key exists).
-    let keys: Value = ts
-        .client
-        .get(ts.url("/api/v1/apikeys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys = ts.get_json("/api/v1/apikeys").await;
     assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
     ts.stop().await;
 }
