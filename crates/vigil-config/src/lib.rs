@@ -159,6 +159,16 @@ pub struct ServerSettings {
     pub header_read_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Development only: serve plain HTTP on a non-loopback address anyway
+    /// (`--insecure-lan`). Without it such a listener is refused, because passwords and
+    /// session cookies would cross the network in clear; serve HTTPS instead
+    /// (`vigil tls self-signed`). Production and staging are expected behind TLS (here
+    /// or at a trusted proxy) and are not checked.
+    pub allow_insecure_lan: bool,
+    /// How often `/readyz`'s probes (database, blob store write, Redis) run in the
+    /// background, in seconds; `/readyz` answers from their latest result, so calling it
+    /// costs no I/O.
+    pub readiness_interval_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -172,6 +182,8 @@ impl Default for ServerSettings {
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             shutdown_grace_secs: 20,
+            allow_insecure_lan: false,
+            readiness_interval_secs: 5,
         }
     }
 }
@@ -448,7 +460,9 @@ pub struct AuthSettings {
     /// Argon2id iterations.
     pub argon2_iterations: u32,
     /// The URL users reach Vigil at (`https://vigil.example.com`), used in bootstrap and
-    /// reset links; defaults to the listen address.
+    /// reset links and as the origin browser requests must come from; defaults to the
+    /// listen address. Required in production, where the `Host` header is not trusted as
+    /// our origin (DNS rebinding; HTTP/2 has no `Host`).
     pub public_url: Option<String>,
     /// Seconds a verified API key or session is remembered in memory, sparing the
     /// database lookup on the next requests; 0 turns the cache off. Revocation, logout,

@@ -28,6 +28,8 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key FILE`.
     pub tls_key: Option<PathBuf>,
+    /// `--insecure-lan`: sets `server.allow_insecure_lan`.
+    pub insecure_lan: bool,
     /// Directory searched for `vigil.toml` and `.env` when no file is given (default: cwd).
     pub working_dir: Option<PathBuf>,
 }
@@ -115,6 +117,9 @@ pub fn load_unvalidated(overrides: &Overrides) -> Result<Settings, LoadError> {
     }
     if let Some(key) = &overrides.tls_key {
         figment = figment.merge(Serialized::default("tls.key", key));
+    }
+    if overrides.insecure_lan {
+        figment = figment.merge(Serialized::default("server.allow_insecure_lan", true));
     }
 
     figment.extract::<Settings>().map_err(|err| {

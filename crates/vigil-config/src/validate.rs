@@ -93,6 +93,16 @@ impl Settings {
                     "debug features must be off in production; remove the setting".to_string(),
                 );
             }
+            if self.auth.public_url.is_none() {
+                fail(
+                    "auth.public_url",
+                    "VIGIL_AUTH__PUBLIC_URL",
+                    "production needs the URL people reach Vigil at (for example \
+                     `https://vigil.example.com`): browser requests are checked against it \
+                     rather than the Host header, and setup and reset links are built from it"
+                        .to_string(),
+                );
+            }
             if self.cookies.secure == Some(false) {
                 fail(
                     "cookies.secure",
@@ -108,6 +118,31 @@ impl Settings {
                 "tls.cert / tls.key",
                 "VIGIL_TLS__CERT / VIGIL_TLS__KEY",
                 "set both the certificate and the key, or neither".to_string(),
+            );
+        }
+        if self.profile == Profile::Development
+            && !self.tls.enabled()
+            && !self.server.allow_insecure_lan
+            && !self.server.listen.ip().is_loopback()
+        {
+            fail(
+                "server.listen",
+                "VIGIL_SERVER__LISTEN",
+                format!(
+                    "{} is reachable from the network, but without TLS passwords and session \
+                     cookies would cross it in clear (and browsers allow the camera only on \
+                     HTTPS). Make a certificate with `vigil tls self-signed` and serve with \
+                     --tls-cert/--tls-key, listen on 127.0.0.1, or accept the risk with \
+                     --insecure-lan (server.allow_insecure_lan = true)",
+                    self.server.listen
+                ),
+            );
+        }
+        if self.server.readiness_interval_secs == 0 {
+            fail(
+                "server.readiness_interval_secs",
+                "VIGIL_SERVER__READINESS_INTERVAL_SECS",
+                "must be at least 1".to_string(),
             );
         }
         if self.server.redirect_listen.is_some() && !self.tls.enabled() {
@@ -374,11 +409,13 @@ mod tests {
     use crate::{Secret, Settings};
 
     fn production() -> Settings {
-        Settings {
+        let mut s = Settings {
             profile: Profile::Production,
             secret_key: Some(Secret::new("kq3M9vX2pL7rT1wZ8yB4nC6dF0gH5jA2sE9uR3tY")),
             ..Settings::default()
-        }
+        };
+        s.auth.public_url = Some("https://vigil.example.com".into());
+        s
     }
 
     #[test]
@@ -422,6 +459,54 @@ mod tests {
             .map(|e| e.key)
             .collect();
         assert_eq!(keys, ["debug", "cookies.secure"]);
+    }
+
+    #[test]
+    fn production_needs_the_public_url() {
+        let mut s = production();
+        s.auth.public_url = None;
+        let errs = s.validate().expect_err("must refuse");
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert_eq!(errs.0[0].key, "auth.public_url");
+        assert!(
+            errs.to_string().contains("VIGIL_AUTH__PUBLIC_URL"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn development_refuses_plain_http_on_the_network_unless_told() {
+        for (listen, ok) in [
+            ("127.0.0.1:8000", true),
+            ("[::1]:8000", true),
+            ("0.0.0.0:8000", false),
+            ("[::]:8000", false),
+            ("192.168.1.20:8000", false),
+        ] {
+            let mut s = Settings::default();
+            s.server.listen = listen.parse().expect("addr");
+            match s.validate() {
+                Ok(()) => assert!(ok, "{listen} must be refused"),
+                Err(e) => {
+                    assert!(!ok, "{listen}: {e}");
+                    let text = e.to_string();
+                    assert!(text.contains("vigil tls self-signed"), "{text}");
+                    assert!(text.contains("--insecure-lan"), "{text}");
+                    assert_eq!(e.0[0].key, "server.listen");
+                }
+            }
+            // The opt-out, TLS, or another profile lift the rule.
+            let mut opted = s.clone();
+            opted.server.allow_insecure_lan = true;
+            assert_eq!(opted.validate(), Ok(()), "{listen} with the opt-out");
+            let mut tls = s.clone();
+            tls.tls.cert = Some("cert.pem".into());
+            tls.tls.key = Some("key.pem".into());
+            assert_eq!(tls.validate(), Ok(()), "{listen} with TLS");
+            let mut prod = production();
+            prod.server.listen = s.server.listen;
+            assert_eq!(prod.validate(), Ok(()), "{listen} in production");
+        }
     }
 
     #[test]

@@ -167,7 +167,9 @@ impl Identity {
         )
         .await;
         Ok(ResetLink {
-            url: format!("{}/reset?token={token}", self.base_url(fallback_base)),
+            // In the fragment, which browsers never send: the token stays out of request
+            // lines, access logs and Referer headers; the page reads it with script.
+            url: format!("{}/reset#token={token}", self.base_url(fallback_base)),
             expires_at,
         })
     }

@@ -1,10 +1,18 @@
 //! Readiness probes of the storage Vigil depends on: the database answers, the blob
-//! store accepts writes. `/readyz` and `/metrics` ask here rather than holding the
-//! database or blob handles themselves.
+//! store accepts writes, and (reported, not required) the shared rate-limit store
+//! answers.
+//!
+//! The probes run in the background ([`Health::run`], a supervised task started by the
+//! server) every `server.readiness_interval_secs`, and their latest [`Report`] is kept
+//! here; `/readyz` only reads it. So calling `/readyz`, which anyone may, costs no I/O:
+//! a flood of calls writes no blob and opens no connection.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use vigil_auth::ratelimit::RateLimiter;
 use vigil_store::{BlobStore, Database};
 
 /// The result of one probe.
@@ -20,17 +28,59 @@ pub struct Probe {
     pub error: Option<String>,
 }
 
-/// The probes, over the application's database and blob store.
+/// One round of probes.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The database ping.
+    pub database: Probe,
+    /// The blob store write, read back and delete.
+    pub storage: Probe,
+    /// The rate-limit store's ping, when it is Redis.
+    pub redis: Option<Probe>,
+    /// When the round finished.
+    pub at: Instant,
+}
+
+impl Report {
+    /// The required parts that failed, by their `/readyz` names (`database`, `storage`).
+    /// Redis is not required: while it is down requests are still served.
+    pub fn failing(&self) -> Vec<&'static str> {
+        let mut failing = Vec::new();
+        if !self.database.ok {
+            failing.push("database");
+        }
+        if !self.storage.ok {
+            failing.push("storage");
+        }
+        failing
+    }
+}
+
+/// The probes, over the application's database, blob store and rate-limit store, and the
+/// latest [`Report`]. Cheap to clone; clones share the report.
 #[derive(Debug, Clone)]
 pub struct Health {
     db: Database,
     blobs: Arc<dyn BlobStore>,
+    limiter: Option<Arc<RateLimiter>>,
+    latest: Arc<watch::Sender<Option<Arc<Report>>>>,
 }
 
 impl Health {
-    /// Probes over `db` and `blobs`.
+    /// Probes over `db` and `blobs`, with no report yet.
     pub fn new(db: Database, blobs: Arc<dyn BlobStore>) -> Self {
-        Health { db, blobs }
+        Health {
+            db,
+            blobs,
+            limiter: None,
+            latest: Arc::new(watch::Sender::new(None)),
+        }
+    }
+
+    /// Also probes `limiter` when it counts in Redis (reported, not required).
+    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// Pings the database.
@@ -48,7 +98,8 @@ impl Health {
         }
     }
 
-    /// Checks that the blob store accepts a write.
+    /// Checks that the blob store accepts a write (writes, reads back and deletes a
+    /// small blob).
     pub async fn storage(&self) -> Probe {
         let t = Instant::now();
         let result = self.blobs.check_writable().await;
@@ -61,6 +112,66 @@ impl Health {
                 "the blob store is not writable".to_string()
             }),
         }
+    }
+
+    /// Pings the rate-limit store when it is Redis; `None` for the in-memory store.
+    pub async fn redis(&self) -> Option<Probe> {
+        let limiter = self.limiter.as_ref().filter(|l| l.backend() == "redis")?;
+        let t = Instant::now();
+        let pong = limiter.ping().await;
+        Some(Probe {
+            ok: pong.is_ok(),
+            detail: limiter.describe(),
+            latency_ms: t.elapsed().as_secs_f64() * 1000.0,
+            error: pong.err().map(|e| {
+                tracing::warn!(error = %e, "readiness: redis check failed");
+                "redis does not answer; rate limits other than login and recovery are not enforced"
+                    .to_string()
+            }),
+        })
+    }
+
+    /// Runs every probe (at once) and keeps the result as the latest report.
+    pub async fn refresh(&self) -> Arc<Report> {
+        let (database, storage, redis) =
+            tokio::join!(self.database(), self.storage(), self.redis());
+        let report = Arc::new(Report {
+            database,
+            storage,
+            redis,
+            at: Instant::now(),
+        });
+        self.latest.send_replace(Some(report.clone()));
+        report
+    }
+
+    /// The latest report; before the first round has finished, waits up to `wait` for
+    /// it (`None` if it does not come), so a probe asked right after start-up is answered
+    /// truthfully rather than "not ready".
+    pub async fn latest(&self, wait: Duration) -> Option<Arc<Report>> {
+        let mut rx = self.latest.subscribe();
+        let found = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        match found {
+            Ok(Ok(report)) => report.clone(),
+            _ => None,
+        }
+    }
+
+    /// The background task: a round of probes now and then every `interval`, until
+    /// `stop` is cancelled. Start it through the supervised runtime.
+    pub async fn run(self, interval: Duration, stop: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.refresh() => {}
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+        tracing::debug!("readiness probes stopped");
+        Ok(())
     }
 
     /// The database pool's (open, idle) connection counts, for `/metrics`.

@@ -192,7 +192,7 @@ async fn bootstrap_link_is_offered_once_and_only_without_users() {
         .unwrap()
         .expect("a link on an empty server");
     let token = link
-        .strip_prefix("http://127.0.0.1:8000/setup?token=")
+        .strip_prefix("http://127.0.0.1:8000/setup#token=")
         .expect("link shape");
     assert!(matches!(
         id.bootstrap_admin(token, "admin", "short", None).await,

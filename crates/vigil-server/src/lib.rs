@@ -78,8 +78,17 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let mut app = OpenApiRouter::with_openapi(ApiDoc::openapi());
     for route in ROUTES.iter().filter(|r| r.enabled(settings)) {
         let (bytes, timeout) = body_limits(route.body, settings);
-        let limited = |handler| {
+        let own_headers = middleware::security_headers::route_headers(route);
+        let limited = |handler: MethodRouter<AppState>| {
             let handler = with_body_limits(handler, bytes, timeout);
+            let handler = if own_headers.is_empty() {
+                handler
+            } else {
+                handler.layer(axum::middleware::from_fn_with_state(
+                    Arc::new(own_headers.clone()),
+                    middleware::security_headers::route_layer,
+                ))
+            };
             if route.body.gated() {
                 handler.layer(axum::middleware::from_fn_with_state(
                     state.clone(),

@@ -12,6 +12,11 @@ use axum::http::Method;
 use vigil_auth::ratelimit::{Limit, Rate, RateLimiter};
 use vigil_config::{parse_rates, Settings};
 
+/// The scope of `rate_limit.login`'s counters.
+const LOGIN_SCOPE: &str = "login";
+/// The scope of `rate_limit.recovery`'s counters.
+const RECOVERY_SCOPE: &str = "recovery";
+
 /// Which budget a route spends (declared per route in [`crate::routes::table`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteClass {
@@ -45,8 +50,11 @@ impl RateLimits {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let s = &settings.rate_limit;
         let limiter = match &settings.redis_url {
+            // While Redis is down every budget fails open except those that stop password
+            // and token guessing: they are kept per instance, in memory.
             Some(url) => RateLimiter::redis(url.expose(), s.redis_prefix.clone())
-                .context("redis_url (VIGIL_REDIS_URL) is not a usable Redis URL")?,
+                .context("redis_url (VIGIL_REDIS_URL) is not a usable Redis URL")?
+                .with_local_fallback([LOGIN_SCOPE, RECOVERY_SCOPE]),
             None => RateLimiter::memory(s.redis_prefix.clone()),
         };
         let parse = |what: &str, list: &[String]| {
@@ -90,8 +98,8 @@ impl RateLimits {
         }
         let (scope, rates, subject) = match class {
             RouteClass::Exempt => return Vec::new(),
-            RouteClass::Login => ("login", &self.login, ip),
-            RouteClass::Recovery => ("recovery", &self.recovery, ip),
+            RouteClass::Login => (LOGIN_SCOPE, &self.login, ip),
+            RouteClass::Recovery => (RECOVERY_SCOPE, &self.recovery, ip),
             RouteClass::Api => ("default", &self.default, caller),
         };
         let route_key = format!("{method} {template}");

@@ -142,7 +142,8 @@ impl Application {
             vigil_core::uploads::Uploads::new(db.clone(), blobs.clone(), &settings)
                 .with_audit(identity.audit.clone()),
         );
-        let health = vigil_core::health::Health::new(db.clone(), blobs.clone());
+        let health = vigil_core::health::Health::new(db.clone(), blobs.clone())
+            .with_rate_limiter(rate_limits.limiter.clone());
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
@@ -205,7 +206,8 @@ impl Application {
     /// Starts the background tasks every server runs, through the supervised runtime
     /// (`state.runtime`): the `purge` of ended sessions and spent one-time tokens
     /// (every `auth.purge_interval_secs`), the `denial-flush` of sampled access-denial
-    /// counts (every minute), event delivery and event retention. [`Application::run_until_stopped`] calls it; a
+    /// counts (every minute), event delivery, event retention and the `readiness` probes
+    /// (every `server.readiness_interval_secs`). [`Application::run_until_stopped`] calls it; a
     /// new task is one more `spawn_supervised` here (see `vigil_core::runtime`).
     fn start_tasks(&self) {
         let state = &self.state;
@@ -242,6 +244,14 @@ impl Application {
             .spawn_supervised("event-retention", move |stop: CancellationToken| {
                 let bus = bus.clone();
                 async move { Ok(bus.run_retention(stop.cancelled_owned()).await?) }
+            });
+        // `/readyz` answers from these probes' latest result, never probing itself.
+        let health = state.health.clone();
+        let interval = Duration::from_secs(state.settings.server.readiness_interval_secs);
+        state
+            .runtime
+            .spawn_supervised("readiness", move |stop: CancellationToken| {
+                health.clone().run(interval, stop)
             });
     }
 

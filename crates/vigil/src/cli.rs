@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Development profile: allow plain HTTP on a non-loopback --listen address
+    /// (passwords cross the network in clear; prefer `vigil tls self-signed`).
+    #[arg(long)]
+    pub insecure_lan: bool,
 }
 
 /// Runs the chosen subcommand.
@@ -118,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: args.listen,
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
+                insecure_lan: args.insecure_lan,
                 ..overrides
             };
             let settings = load(&overrides)?;

@@ -14,16 +14,22 @@
 //! resets first), which is what the `X-RateLimit-*` headers report.
 //!
 //! Stores:
-//! - memory: one map behind a `std::sync::Mutex` (held only for map operations, never
-//!   across an `.await`); expired windows are swept every few seconds and the number of
-//!   counters is capped, so memory stays bounded.
+//! - memory: counters per scope, each scope behind its own `std::sync::Mutex` (held only
+//!   for map operations, never across an `.await`) with its own cap, so a flood on one
+//!   budget cannot crowd out another; ended windows are swept a few at a time by every
+//!   operation, so memory stays bounded and no request pays for a full sweep.
 //! - Redis: one Lua script per request increments every counter and sets its expiry
 //!   atomically, in one round trip, using Redis's clock so instances with skewed clocks
 //!   still share the same windows. Not for Redis Cluster (the script derives key names).
 //!
-//! When the store fails (Redis down or slow, memory full), [`RateLimiter::check`] lets the
-//! request through uncounted ([`Outcome::StoreUnavailable`]) and logs a warning at most
-//! every [`WARN_EVERY`]: an outage of the limiter must not become an outage of the API.
+//! When the store fails (Redis down or slow), [`RateLimiter::check`] lets the request
+//! through uncounted ([`Outcome::StoreUnavailable`]) and logs a warning at most every
+//! [`WARN_EVERY`]: an outage of the limiter must not become an outage of the API. The
+//! exception is the scopes named with [`RateLimiter::with_local_fallback`] (the server
+//! names `login` and `recovery`): those are then counted in this process's memory
+//! ([`Outcome::CountedLocally`]), so password guessing stays limited per instance while
+//! Redis is away. A memory scope that is full lets its new subjects through uncounted;
+//! the request's other limits still count.
 
 mod memory;
 mod redis_store;
@@ -33,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use vigil_config::Rate;
 
-use memory::MemoryStore;
+use memory::{CounterRef, MemoryStore};
 use redis_store::RedisStore;
 
 /// Minimum time between two "store unavailable" warnings in the log.
@@ -94,6 +100,10 @@ pub struct Decision {
 pub enum Outcome {
     /// The request was counted against every limit.
     Counted(Decision),
+    /// The shared store failed and the request's limits include a scope kept in memory
+    /// meanwhile ([`RateLimiter::with_local_fallback`]): those limits (only) were counted
+    /// in this process and decided on.
+    CountedLocally(Decision),
     /// The store failed; the request was not counted and should be served (fail open).
     StoreUnavailable,
 }
@@ -111,7 +121,7 @@ pub enum RateLimitError {
     #[error("unexpected answer from redis: {0}")]
     Protocol(String),
     /// The in-memory store holds its maximum number of counters.
-    #[error("the in-memory rate-limit store is full ({0} counters)")]
+    #[error("the in-memory rate-limit store is full ({0} counters in the scope)")]
     MemoryFull(usize),
 }
 
@@ -125,7 +135,15 @@ enum Store {
 pub struct RateLimiter {
     store: Store,
     prefix: String,
+    /// With a Redis store: the scopes counted in memory while Redis fails, and that memory.
+    fallback: Option<Fallback>,
     warned: Mutex<WarnState>,
+}
+
+/// Scopes kept enforced in memory while the shared store is away.
+struct Fallback {
+    scopes: Vec<String>,
+    store: MemoryStore,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -164,8 +182,27 @@ impl RateLimiter {
         RateLimiter {
             store,
             prefix: prefix.into(),
+            fallback: None,
             warned: Mutex::new(WarnState::default()),
         }
+    }
+
+    /// While the shared store (Redis) fails, keeps counting the limits of these scopes in
+    /// this process's memory instead of letting them through (each instance then has its
+    /// own budget: a client may spend it once per instance, which is still a limit).
+    /// Meant for the budgets that guard against guessing (login, recovery); every other
+    /// scope still fails open. No effect on a memory limiter, which never fails so.
+    pub fn with_local_fallback<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        if matches!(self.store, Store::Redis(_)) {
+            self.fallback = Some(Fallback {
+                scopes: scopes.into_iter().map(Into::into).collect(),
+                store: MemoryStore::new(),
+            });
+        }
+        self
     }
 
     /// `memory` or `redis`.
@@ -192,9 +229,27 @@ impl RateLimiter {
             Ok(decision) => Outcome::Counted(decision),
             Err(e) => {
                 self.warn_unavailable(&e);
-                Outcome::StoreUnavailable
+                match self.check_locally(limits) {
+                    Some(decision) => Outcome::CountedLocally(decision),
+                    None => Outcome::StoreUnavailable,
+                }
             }
         }
+    }
+
+    /// Counts the limits whose scope has a local fallback in memory; `None` when there
+    /// are none (or memory for them is full).
+    fn check_locally(&self, limits: &[Limit]) -> Option<Decision> {
+        let fallback = self.fallback.as_ref()?;
+        let kept: Vec<Limit> = limits
+            .iter()
+            .filter(|l| fallback.scopes.contains(&l.scope))
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            return None;
+        }
+        count_in_memory(&fallback.store, &self.prefix, &kept).ok()
     }
 
     /// Like [`RateLimiter::check`] but returns the store's error instead of failing open.
@@ -210,15 +265,17 @@ impl RateLimiter {
                 blocked_scope: None,
             });
         }
-        let counters: Vec<(String, u64)> = limits
-            .iter()
-            .map(|l| (l.base_key(&self.prefix), l.rate.period_secs * 1000))
-            .collect();
-        let usages = match &self.store {
-            Store::Memory(m) => m.count(&counters, now_ms())?,
-            Store::Redis(r) => r.count(&counters).await?,
-        };
-        Ok(decide(limits, &usages))
+        match &self.store {
+            Store::Memory(m) => count_in_memory(m, &self.prefix, limits),
+            Store::Redis(r) => {
+                let counters: Vec<(String, u64)> = limits
+                    .iter()
+                    .map(|l| (l.base_key(&self.prefix), l.rate.period_secs * 1000))
+                    .collect();
+                let usages = r.count(&counters).await?;
+                Ok(decide(limits, &usages))
+            }
+        }
     }
 
     /// Whether the store answers (for `/readyz`). The memory store always does.
@@ -233,11 +290,17 @@ impl RateLimiter {
         let mut w = self.warned.lock().unwrap_or_else(|p| p.into_inner());
         let due = w.last.is_none_or(|t| t.elapsed() >= WARN_EVERY);
         if due {
+            let kept_in_memory = self
+                .fallback
+                .as_ref()
+                .map(|f| f.scopes.join(","))
+                .unwrap_or_default();
             tracing::warn!(
                 store = %self.describe(),
                 error = %error,
                 suppressed = w.suppressed,
-                "rate-limit store unavailable; requests are served without rate limiting until it recovers"
+                kept_in_memory = %kept_in_memory,
+                "rate-limit store unavailable; requests are served without rate limiting until it recovers, except the budgets kept in memory"
             );
             w.last = Some(Instant::now());
             w.suppressed = 0;
@@ -245,6 +308,40 @@ impl RateLimiter {
             w.suppressed += 1;
         }
     }
+}
+
+/// Counts `limits` in `store` and decides on the ones it could count: a limit whose
+/// scope is full is left out (fail open for that budget only). An error when none could
+/// be counted.
+fn count_in_memory(
+    store: &MemoryStore,
+    prefix: &str,
+    limits: &[Limit],
+) -> Result<Decision, RateLimitError> {
+    let bases: Vec<String> = limits.iter().map(|l| l.base_key(prefix)).collect();
+    let counters: Vec<CounterRef<'_>> = limits
+        .iter()
+        .zip(&bases)
+        .map(|(l, base)| CounterRef {
+            scope: &l.scope,
+            base,
+            period_ms: l.rate.period_secs * 1000,
+        })
+        .collect();
+    let counted = store.count(&counters, now_ms());
+    if counted.iter().all(Option::is_some) {
+        let usages: Vec<Usage> = counted.into_iter().flatten().collect();
+        return Ok(decide(limits, &usages));
+    }
+    let (kept, usages): (Vec<Limit>, Vec<Usage>) = limits
+        .iter()
+        .zip(counted)
+        .filter_map(|(l, u)| u.map(|u| (l.clone(), u)))
+        .unzip();
+    if kept.is_empty() {
+        return Err(RateLimitError::MemoryFull(memory::MAX_COUNTERS_PER_SCOPE));
+    }
+    Ok(decide(&kept, &usages))
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
@@ -382,7 +479,7 @@ mod tests {
                     assert!(d.allowed);
                     remaining.push(d.remaining);
                 }
-                Outcome::StoreUnavailable => panic!("memory store failed"),
+                other => panic!("memory store failed: {other:?}"),
             }
         }
         assert_eq!(remaining, [2, 1, 0]);
@@ -399,6 +496,34 @@ mod tests {
         assert!(matches!(limiter.check(&other).await, Outcome::Counted(d) if d.remaining == 2));
         let route = [limit("route:GET /a", "3/hour")];
         assert!(matches!(limiter.check(&route).await, Outcome::Counted(d) if d.remaining == 2));
+    }
+
+    /// Redis down: the login budget is still enforced (in this process's memory), while
+    /// the default budget fails open as before.
+    #[tokio::test]
+    async fn with_redis_unreachable_the_login_budget_is_kept_in_memory() {
+        let limiter = RateLimiter::redis("redis://127.0.0.1:1", "t:")
+            .expect("url parses")
+            .with_local_fallback(["login", "recovery"]);
+        let login = [limit("login", "3/hour")];
+        let mut allowed = Vec::new();
+        for _ in 0..5 {
+            match limiter.check(&login).await {
+                Outcome::CountedLocally(d) => allowed.push(d.allowed),
+                other => panic!("login must be counted locally: {other:?}"),
+            }
+        }
+        assert_eq!(allowed, [true, true, true, false, false]);
+        // A request that spends both counts only the kept scope, and is refused by it.
+        let both = [limit("default", "1/hour"), limit("login", "3/hour")];
+        assert!(matches!(
+            limiter.check(&both).await,
+            Outcome::CountedLocally(d) if !d.allowed && d.blocked_scope.as_deref() == Some("login")
+        ));
+        let default = [limit("default", "1/minute")];
+        for _ in 0..3 {
+            assert_eq!(limiter.check(&default).await, Outcome::StoreUnavailable);
+        }
     }
 
     #[tokio::test]

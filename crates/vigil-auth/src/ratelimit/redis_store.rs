@@ -143,7 +143,7 @@ mod tests {
                     seen.push((d.allowed, d.remaining));
                     resets.push(d.reset_secs);
                 }
-                Outcome::StoreUnavailable => panic!("redis at {url} failed"),
+                other => panic!("redis at {url} failed: {other:?}"),
             }
         }
         // The time left in the window only shrinks, unless a new window began.

@@ -338,3 +338,28 @@ async function copy(button, input) {
     say(button, "Press Ctrl+C (or ⌘C) to copy the selected text.", "");
   }
 }
+
+// One-time tokens arrive in the URL's fragment (`/reset#token=…`, `/setup#token=…`), which
+// the browser never sends to the server. Move the token into the form field marked
+// data-token-from-hash and remove it from the address bar and history, so it is not
+// left on screen, in bookmarks or in the history list; the form then sends it in the
+// request body. A page without a token shows the element named by data-missing instead
+// of the form.
+function takeTokenFromHash() {
+  const field = document.querySelector("[data-token-from-hash]");
+  if (!field) return;
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const token = params.get("token");
+  if (token) {
+    field.value = token;
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    return;
+  }
+  const missing = field.dataset.missing && document.getElementById(field.dataset.missing);
+  if (missing && !field.value) {
+    field.form?.setAttribute("hidden", "");
+    missing.hidden = false;
+  }
+}
+
+takeTokenFromHash();

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use vigil_auth::{token, Principal, PrincipalKind, Role};
+use vigil_config::Profile;
 use vigil_core::denials::Denial;
 use vigil_core::login::Verified;
 use vigil_core::Actor;
@@ -211,13 +212,13 @@ fn authorize(
         // Browsers send cookies with cross-site WebSocket handshakes and no CSRF header
         // can be added to one: the Origin is the only defence, so it is required to be
         // ours (a GET, hence not covered below).
-        check_origin(state, req.headers(), client).map_err(|e| Box::new(e.into_response()))?;
+        check_origin(state, req, client).map_err(|e| Box::new(e.into_response()))?;
     }
     if unsafe_method && !by_key {
         // Even public writes (login, setup, reset) must not come from another site's
         // page: that would sign a victim's browser into the attacker's account. API keys
         // are never sent by a browser on its own, so they need neither check.
-        check_origin(state, req.headers(), client).map_err(|e| Box::new(e.into_response()))?;
+        check_origin(state, req, client).map_err(|e| Box::new(e.into_response()))?;
         if let (Some(p), false) = (
             principal,
             matches!(rule, Access::Public | Access::PublicPage),
@@ -307,11 +308,18 @@ fn check_csrf(p: &Principal, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// A browser's `Origin` (else `Referer`) must be our own origin or an allowed CORS origin.
 /// Requests with neither (non-browser clients) pass; the CSRF token still applies.
+///
+/// Our own origin is `auth.public_url`. Outside production the address the request was
+/// sent to (`Host`, or the HTTP/2 `:authority`) counts too, so a development server
+/// works under any name; in production it does not (the setting is required there): a
+/// DNS-rebinding page reaches us under its own name, with a matching `Host`, and only
+/// the configured URL tells the two apart.
 fn check_origin(
     state: &AppState,
-    headers: &HeaderMap,
+    req: &Request,
     client: Option<&ClientAddr>,
 ) -> Result<(), ApiError> {
+    let headers = req.headers();
     let claimed = match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
         Some(origin) => Some(origin.to_string()),
         None => headers
@@ -329,9 +337,14 @@ fn check_origin(
     } else {
         "http"
     };
-    let own = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
+    let own = (settings.profile != Profile::Production)
+        .then(|| {
+            headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        })
+        .flatten()
         .map(|host| format!("{scheme}://{}", host.to_ascii_lowercase()));
     let public = settings
         .auth

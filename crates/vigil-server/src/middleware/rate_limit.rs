@@ -100,6 +100,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let decision = match rl.limiter.check(&limits).await {
         Outcome::Counted(d) => d,
+        // Redis is away but this budget guards against guessing: counted in memory.
+        Outcome::CountedLocally(d) => {
+            state.metrics.rate_limit_store_errors.inc();
+            d
+        }
         Outcome::StoreUnavailable => {
             state.metrics.rate_limit_store_errors.inc();
             return next.run(req).await;

@@ -410,7 +410,8 @@ pub async fn revoke_my_session(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bootstrap {
-    /// The one-time token printed at first start.
+    /// The one-time token of the setup link written at first start (in the link's
+    /// fragment, `#token=…`).
     pub token: String,
     /// The admin's username.
     pub username: String,
@@ -437,6 +438,7 @@ pub async fn bootstrap(
             ip_of(client.as_ref()),
         )
         .await?;
+    vigil_core::bootstrap::remove_setup_link(&state.settings.data_dir);
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 

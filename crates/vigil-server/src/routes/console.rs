@@ -299,31 +299,37 @@ pub async fn login(
     })
 }
 
-/// Query of `/setup` and `/reset`.
-#[derive(Debug, Default, Deserialize)]
-pub struct TokenQuery {
-    token: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage {
     chrome: Chrome,
     already_set_up: bool,
-    token: String,
     min_password: usize,
 }
 
-/// `GET /setup?token=…`: create the first administrator with the bootstrap token.
-pub async fn setup(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+/// `page(t)` with `Referrer-Policy: no-referrer`: the setup and reset pages hold a
+/// one-time token (in the URL's fragment until their script moves it into the form), and
+/// no link or resource they load may carry anything of their address elsewhere.
+fn token_page(t: &impl Template) -> Response {
+    let mut response = page(t);
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// `GET /setup#token=…`: create the first administrator with the bootstrap token. The
+/// token is in the fragment, which the browser never sends: the page's script reads it,
+/// removes it from the address bar, and sends it in the body of the setup request.
+pub async fn setup(State(state): State<AppState>) -> Response {
     let already_set_up = match state.identity.is_set_up().await {
         Ok(set_up) => set_up,
         Err(e) => return internal(e, "counting users"),
     };
-    page(&SetupPage {
+    token_page(&SetupPage {
         chrome: Chrome::public("Set up Vigil"),
         already_set_up,
-        token: q.token.unwrap_or_default(),
         min_password: state.settings.auth.min_password_length,
     })
 }
@@ -332,23 +338,15 @@ pub async fn setup(State(state): State<AppState>, Query(q): Query<TokenQuery>) -
 #[template(path = "reset.html")]
 struct ResetPage {
     chrome: Chrome,
-    valid: bool,
-    token: String,
     min_password: usize,
 }
 
-/// `GET /reset?token=…`: set a new password with an admin-issued link.
-pub async fn reset(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    // Checked without using it, so an expired link says so before anyone types.
-    let valid = match state.identity.reset_token_is_valid(&token).await {
-        Ok(v) => v,
-        Err(e) => return internal(e, "checking a reset token"),
-    };
-    page(&ResetPage {
+/// `GET /reset#token=…`: set a new password with an admin-issued link. As for `/setup`,
+/// the token never reaches the server in the request line; an invalid or expired one is
+/// reported when the form is sent.
+pub async fn reset(State(state): State<AppState>) -> Response {
+    token_page(&ResetPage {
         chrome: Chrome::public("Choose a new password"),
-        valid,
-        token,
         min_password: state.settings.auth.min_password_length,
     })
 }

@@ -1,14 +1,15 @@
 //! Liveness, readiness and metrics.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 use vigil_core::runtime::TaskState;
+use vigil_core::{Principal, PrincipalKind, Role};
 
 use crate::error::{ApiError, FinalBody};
 use crate::state::AppState;
@@ -49,26 +50,42 @@ pub struct Check {
     pub error: Option<String>,
 }
 
-/// `/readyz` body.
+/// `/readyz` body. Anyone gets `status` (and `failing` when not ready); the details are
+/// for callers with a viewer credential (API key or session): they name the database
+/// backend, the storage location, the engine and model checksums, which an anonymous
+/// prober has no need to know.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `unavailable`.
+    /// `ready` or `not ready`.
     pub status: &'static str,
-    /// Database reachable.
-    pub database: Check,
-    /// Blob store writable.
-    pub storage: Check,
-    /// Vision engine and its models.
-    pub vision: VisionReadiness,
-    /// The shared rate-limit store, when `redis_url` is set. Reported but not required:
-    /// while it is down requests are served without rate limits (fail open), so taking
-    /// every instance out of rotation would turn a limiter outage into an API outage.
+    /// The required parts that are down: `database`, `storage`, or `probes` (no recent
+    /// probe result: the probes are stuck or the server is still starting). Absent when
+    /// ready.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<&'static str>,
+    /// Details, for viewers only: when the probes last ran, in seconds ago.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_secs_ago: Option<f64>,
+    /// Details: database reachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<Check>,
+    /// Details: blob store writable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Check>,
+    /// Details: vision engine and its models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vision: Option<VisionReadiness>,
+    /// Details: the shared rate-limit store, when `redis_url` is set. Reported but not
+    /// required: while it is down requests are served without rate limits (fail open;
+    /// login and recovery are then limited per instance), so taking every instance out
+    /// of rotation would turn a limiter outage into an API outage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<Check>,
-    /// The supervised background tasks. Reported but not required, like `redis`: a
-    /// failing task (the purge, a camera later) does not stop this instance answering
-    /// requests, so it is named here (`ok: false`) and in the logs and metrics instead.
-    pub tasks: TasksReadiness,
+    /// Details: the supervised background tasks. Reported but not required, like
+    /// `redis`: a failing task (the purge, a camera later) does not stop this instance
+    /// answering requests, so it is named here (`ok: false`) and in the logs and metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<TasksReadiness>,
 }
 
 /// The background tasks' state in `/readyz`.
@@ -155,15 +172,76 @@ pub struct VisionReadiness {
     pub models: Vec<vigil_vision::ModelInfo>,
 }
 
-/// Ready to serve: the database answers and the blob store is writable. 503 names the
-/// failing part.
+/// How long `/readyz` waits for the first round of probes after start-up.
+const FIRST_PROBE_WAIT: Duration = Duration::from_secs(5);
+
+/// Ready to serve: the database answers and the blob store is writable, as of the latest
+/// background probe (`server.readiness_interval_secs`); a call does no I/O of its own.
+/// 503 names the failing part. Details with a viewer credential only.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready", body = Readiness),
-              (status = 503, description = "A dependency is down", body = Readiness)))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let database = Check::from(state.health.database().await);
-    let storage = Check::from(state.health.storage().await);
-    let vision = match &state.vision {
+              (status = 503, description = "A required part is down", body = Readiness)))]
+pub async fn readyz(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+) -> Response {
+    let report = state.health.latest(FIRST_PROBE_WAIT).await;
+    let interval = Duration::from_secs(state.settings.server.readiness_interval_secs);
+    // A result older than a few rounds means the probes are stuck: not evidence of health.
+    let stale_after = (interval * 3).max(Duration::from_secs(30));
+    let mut failing = match &report {
+        Some(r) if r.at.elapsed() <= stale_after => r.failing(),
+        _ => vec!["probes"],
+    };
+    let vision = vision_readiness(&state);
+    if !vision.ok {
+        failing.push("vision");
+    }
+    let ready = failing.is_empty();
+    let mut body = Readiness {
+        status: if ready { "ready" } else { "not ready" },
+        failing,
+        checked_secs_ago: None,
+        database: None,
+        storage: None,
+        vision: None,
+        redis: None,
+        tasks: None,
+    };
+    let viewer = principal.is_some_and(|Extension(p)| {
+        p.role >= Role::Viewer
+            && !matches!(
+                p.kind,
+                PrincipalKind::Session {
+                    must_enroll_totp: true,
+                    ..
+                }
+            )
+    });
+    if viewer {
+        if let Some(r) = &report {
+            body.checked_secs_ago = Some(r.at.elapsed().as_secs_f64());
+            body.database = Some(Check::from(r.database.clone()));
+            body.storage = Some(Check::from(r.storage.clone()));
+            body.redis = r.redis.clone().map(Check::from);
+        }
+        body.vision = Some(vision);
+        body.tasks = Some(TasksReadiness::from_runtime(state.runtime.snapshot()));
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    // A 503 here is the answer, not an error: the error envelope must keep this body.
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(FinalBody);
+    response
+}
+
+/// The vision engine's state (no I/O: what was loaded at start).
+fn vision_readiness(state: &AppState) -> VisionReadiness {
+    match &state.vision {
         Some(v) => VisionReadiness {
             enabled: true,
             ok: true,
@@ -180,40 +258,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             queue_depth: 0,
             models: Vec::new(),
         },
-    };
-    let redis = if state.rate_limits.limiter.backend() == "redis" {
-        let t = Instant::now();
-        let pong = state.rate_limits.limiter.ping().await;
-        Some(Check {
-            ok: pong.is_ok(),
-            detail: state.rate_limits.limiter.describe(),
-            latency_ms: t.elapsed().as_secs_f64() * 1000.0,
-            error: pong.as_ref().err().map(|e| {
-                tracing::warn!(error = %e, "readiness: redis check failed");
-                "redis does not answer; rate limits are not enforced".to_string()
-            }),
-        })
-    } else {
-        None
-    };
-    let ready = database.ok && storage.ok && vision.ok;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
-        database,
-        storage,
-        vision,
-        redis,
-        tasks: TasksReadiness::from_runtime(state.runtime.snapshot()),
-    };
-    // A 503 here is the answer, not an error: the error envelope must keep this body.
-    let mut response = (status, Json(body)).into_response();
-    response.extensions_mut().insert(FinalBody);
-    response
+    }
 }
 
 /// Prometheus metrics in OpenMetrics text format.

@@ -23,8 +23,11 @@
 //!      (add the `Nav` variant in `routes/console.rs`; the handler passes it to `Chrome`);
 //!    - then, only when the defaults do not fit: `.rate(RouteClass::…)` (the default is
 //!      [`RouteClass::Api`] for API rows, [`RouteClass::Exempt`] for pages),
-//!      `.body(BodyClass::…)` (default [`BodyClass::Small`]),
-//!      `.only_if(|settings| …)` for a route served only in some configurations.
+//!      `.body(BodyClass::…)` (default [`BodyClass::Small`]; [`BodyClass::Download`] also
+//!      gives every answer the sandboxing media CSP),
+//!      `.only_if(|settings| …)` for a route served only in some configurations,
+//!      `.media_capture()` for a page that uses the camera or microphone (the default
+//!      `Permissions-Policy` denies both).
 //! 3. Add the route's expected answer per role to the matrix in
 //!    `crates/vigil/tests/it/identity.rs` (`expected()`); the matrix test fails until you do.
 //!
@@ -124,6 +127,10 @@ pub struct Route {
     pub nav: Option<NavEntry>,
     /// Whether the main router serves it with these settings (`None`: always).
     pub only_if: Option<fn(&Settings) -> bool>,
+    /// Whether the page uses the camera or microphone (`getUserMedia`): only such pages
+    /// get a `Permissions-Policy` that allows them (for our own origin); every other
+    /// response denies both.
+    pub media_capture: bool,
 }
 
 impl Route {
@@ -144,6 +151,7 @@ impl Route {
             body: BodyClass::Small,
             nav: None,
             only_if: None,
+            media_capture: false,
         }
     }
 
@@ -163,6 +171,7 @@ impl Route {
             body: BodyClass::Small,
             nav: None,
             only_if: None,
+            media_capture: false,
         }
     }
 
@@ -192,6 +201,13 @@ impl Route {
     /// Serves the route only when `when(settings)` is true.
     pub const fn only_if(mut self, when: fn(&Settings) -> bool) -> Route {
         self.only_if = Some(when);
+        self
+    }
+
+    /// Lets the page use the camera and microphone (see [`Route::media_capture`]): for
+    /// capture and proctoring pages only.
+    pub const fn media_capture(mut self) -> Route {
+        self.media_capture = true;
         self
     }
 

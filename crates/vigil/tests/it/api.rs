@@ -28,19 +28,25 @@ fn assert_security_headers(resp: &reqwest::Response) {
         .get("content-security-policy")
         .and_then(|v| v.to_str().ok())
         .expect("CSP");
-    assert!(
-        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
-        "{csp}"
-    );
-    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert!(csp.contains("script-src 'self'"), "{csp}");
+    if resp.url().path().ends_with("/content") {
+        // Media routes answer everything, errors too, with the sandboxing CSP.
+        assert_eq!(csp, "sandbox; default-src 'none'", "{}", resp.url());
+    } else {
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+    }
     let pp = h
         .get("permissions-policy")
         .and_then(|v| v.to_str().ok())
         .expect("Permissions-Policy");
+    // No page captures today: camera and microphone are denied on every response.
     for needed in [
-        "camera=(self)",
-        "microphone=(self)",
+        "camera=()",
+        "microphone=()",
         "geolocation=()",
         "payment=()",
         "usb=()",
@@ -246,34 +252,145 @@ async fn request_ids_are_propagated_when_sane_and_replaced_otherwise() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn readyz_reports_each_dependency_and_names_the_failing_one() {
-    for db in databases() {
-        let s = TestServer::start(db).await;
-        let resp = s.client.get(s.url("/readyz")).send().await.expect("req");
-        assert_eq!(resp.status(), StatusCode::OK);
+/// `/readyz` until its status is `status`, or panics after ten seconds (the probes run
+/// every second in these tests).
+async fn readyz_until(s: &TestServer, client: &reqwest::Client, status: StatusCode) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let resp = client.get(s.url("/readyz")).send().await.expect("req");
+        let got = resp.status();
         let body: Value = resp.json().await.expect("json");
-        assert_eq!(body["status"], "ready");
-        assert_eq!(body["database"]["ok"], true);
-        assert_eq!(body["storage"]["ok"], true);
+        if got == status {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz stayed {got}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The keys of a JSON object.
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[tokio::test]
+async fn readyz_tells_anonymous_callers_only_readiness_and_viewers_the_details() {
+    for db in databases() {
+        let s = TestServer::start_with(db, |c| c.server.readiness_interval_secs = 1).await;
+        let anonymous = readyz_until(&s, &s.anon, StatusCode::OK).await;
+        assert_eq!(anonymous, serde_json::json!({"status": "ready"}));
+
+        let (viewer, _) =
+            vigil_auth::apikeys::create(&s.state.db, "probe", vigil_auth::Role::Viewer, None, None)
+                .await
+                .expect("viewer key");
+        let details = readyz_until(
+            &s,
+            &crate::harness::client_with_key(&viewer),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(details["status"], "ready");
+        assert_eq!(details["database"]["ok"], true);
+        assert_eq!(details["storage"]["ok"], true);
         assert_eq!(
-            body["database"]["detail"],
+            details["database"]["detail"],
             if db == Db::Sqlite {
                 "sqlite"
             } else {
                 "postgres"
             }
         );
+        assert!(
+            details["storage"]["detail"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{details}"
+        );
+        assert!(details["tasks"]["tasks"].is_array(), "{details}");
+        assert_eq!(details["vision"]["enabled"], false, "{details}");
 
+        // The database goes away: 503 names it, to anyone, and still says nothing more.
         s.state.db.pool().close().await;
-        let resp = s.client.get(s.url("/readyz")).send().await.expect("req");
-        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let body: Value = resp.json().await.expect("json");
-        assert_eq!(body["status"], "unavailable");
-        assert_eq!(body["database"]["ok"], false);
-        assert_eq!(body["storage"]["ok"], true);
+        let anonymous = readyz_until(&s, &s.anon, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(keys(&anonymous), ["failing", "status"], "{anonymous}");
+        assert_eq!(anonymous["status"], "not ready");
+        assert_eq!(anonymous["failing"], serde_json::json!(["database"]));
         s.stop().await;
     }
+}
+
+/// A blob store that stops accepting writes makes `/readyz` answer 503 naming `storage`.
+#[tokio::test]
+async fn readyz_names_a_failing_blob_store() {
+    let s = TestServer::start_with(Db::Sqlite, |c| c.server.readiness_interval_secs = 1).await;
+    readyz_until(&s, &s.anon, StatusCode::OK).await;
+    // Writes are staged in `.tmp`: a file in its place makes every write fail (even for
+    // root, which file modes would not stop).
+    let staging = s.state.settings.blob_dir().join(".tmp");
+    std::fs::remove_dir_all(&staging).expect("remove staging");
+    std::fs::write(&staging, b"not a folder").expect("block staging");
+    let body = readyz_until(&s, &s.anon, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "not ready", "failing": ["storage"]})
+    );
+    let details = readyz_until(&s, &s.client, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(details["storage"]["ok"], false, "{details}");
+    assert_eq!(details["database"]["ok"], true, "{details}");
+    std::fs::remove_file(&staging).expect("unblock");
+    std::fs::create_dir(&staging).expect("staging again");
+    readyz_until(&s, &s.anon, StatusCode::OK).await;
+    s.stop().await;
+}
+
+/// Every entry (files and folders) under `dir`, recursively.
+fn entries_under(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            count += 1;
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    count
+}
+
+/// Anyone may call `/readyz`, so it must cost no I/O: a thousand anonymous calls write no
+/// blob. (The probe's blob is deleted after each write, so the writes are seen in what
+/// they leave: the shard folder each one makes, and the staging folder's change time.)
+#[tokio::test]
+async fn a_thousand_anonymous_readyz_calls_write_no_blob() {
+    let s = TestServer::start_with(Db::Sqlite, |c| c.server.readiness_interval_secs = 3600).await;
+    readyz_until(&s, &s.anon, StatusCode::OK).await;
+    let blobs = s.state.settings.blob_dir();
+    let staging = blobs.join(".tmp");
+    let mtime = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
+    let (entries, staging_changed) = (entries_under(&blobs), mtime(&staging));
+    for _ in 0..1000 {
+        let resp = s.anon.get(s.url("/readyz")).send().await.expect("req");
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(entries_under(&blobs), entries, "no blob folder was made");
+    assert_eq!(mtime(&staging), staging_changed, "nothing was staged");
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -613,4 +730,81 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Served media answer with a CSP that sandboxes them and loads nothing, whatever the
+/// answer (whole file, range, not modified, unsatisfiable range); pages keep the console
+/// CSP. Camera and microphone are denied everywhere (no page declares capture).
+#[tokio::test]
+async fn served_media_are_sandboxed_and_no_response_allows_the_camera() {
+    const MEDIA_CSP: &str = "sandbox; default-src 'none'";
+    let s = TestServer::start(Db::Sqlite).await;
+    let created: Value = s
+        .client
+        .post(s.url("/api/v1/uploads"))
+        .body(png(11))
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    let content = s.url(&format!(
+        "/api/v1/uploads/{}/content",
+        created["id"].as_str().expect("id")
+    ));
+    let sha = created["sha256"].as_str().expect("sha256");
+    let cases = [
+        (None, StatusCode::OK),
+        (
+            Some(("range", "bytes=0-3".to_string())),
+            StatusCode::PARTIAL_CONTENT,
+        ),
+        (
+            Some(("if-none-match", format!("\"{sha}\""))),
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            Some(("range", "bytes=999999-".to_string())),
+            StatusCode::RANGE_NOT_SATISFIABLE,
+        ),
+    ];
+    for (header, status) in cases {
+        let mut req = s.client.get(&content);
+        if let Some((name, value)) = &header {
+            req = req.header(*name, value);
+        }
+        let resp = req.send().await.expect("content");
+        assert_eq!(resp.status(), status, "{header:?}");
+        let csp: Vec<_> = resp
+            .headers()
+            .get_all("content-security-policy")
+            .iter()
+            .collect();
+        assert_eq!(csp, [MEDIA_CSP], "{header:?}");
+        let pp = resp.headers()["permissions-policy"]
+            .to_str()
+            .expect("ascii");
+        assert!(pp.contains("camera=()"), "{pp}");
+    }
+    for path in [
+        "/login",
+        "/setup",
+        "/api/v1/uploads",
+        "/assets/js/console.js",
+    ] {
+        let resp = s.client.get(s.url(path)).send().await.expect("get");
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        let pp = resp.headers()["permissions-policy"]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            pp.contains("camera=()") && pp.contains("microphone=()"),
+            "{path}: {pp}"
+        );
+    }
+    s.stop().await;
 }

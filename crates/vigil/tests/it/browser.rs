@@ -544,3 +544,115 @@ async fn a_sensitive_change_asks_for_the_current_password_in_a_dialog() {
     drop(b);
     server.stop().await;
 }
+
+/// The token of a setup or reset link rides in the URL's fragment: the page moves it into
+/// its form, wipes it from the address bar, and sends it in the request body; the pages
+/// send no Referer anywhere. First the first-admin setup, then a reset link.
+#[tokio::test]
+async fn setup_and_reset_links_keep_their_token_out_of_the_request_line() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(Db::Sqlite).await;
+    for path in ["/setup", "/reset"] {
+        let resp = server
+            .anon
+            .get(server.url(path))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(resp.headers()["referrer-policy"], "no-referrer", "{path}");
+    }
+
+    // First admin, from the start-up link.
+    let link = server
+        .state
+        .identity
+        .bootstrap_link(&server.url(""))
+        .await
+        .expect("link")
+        .expect("no users yet");
+    let (_, token) = link
+        .split_once("/setup#token=")
+        .expect("token in the fragment");
+    b.open(&link).await;
+    let url = b.client.current_url().await.expect("url");
+    assert_eq!(
+        url.fragment(),
+        None,
+        "the token is wiped from the address bar"
+    );
+    assert!(!url.as_str().contains(token), "{url}");
+    let field = b
+        .client
+        .find(Locator::Id("token"))
+        .await
+        .expect("token field")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(field.as_deref(), Some(token), "the form holds the token");
+    b.assert_no_csp_violations("/setup").await;
+    b.type_into("#username", ADMIN).await;
+    b.type_into("#password", ADMIN_PASSWORD).await;
+    b.type_into("#password-again", &format!("{ADMIN_PASSWORD}\u{E007}"))
+        .await;
+    b.wait_for_path("/login").await;
+
+    // A reset link for a second person, issued by an admin person (API keys cannot).
+    let user: Value = server
+        .client
+        .post(server.url("/api/v1/users"))
+        .json(&json!({"username": "rita", "password": "rita's first passphrase", "role": "viewer"}))
+        .send()
+        .await
+        .expect("create user")
+        .json()
+        .await
+        .expect("user");
+    let issued: Value = server
+        .admin_session()
+        .await
+        .post(server.url(&format!(
+            "/api/v1/users/{}/reset-link",
+            user["id"].as_str().expect("id")
+        )))
+        .send()
+        .await
+        .expect("reset link")
+        .json()
+        .await
+        .expect("json");
+    let link = issued["url"].as_str().expect("url");
+    assert!(link.contains("/reset#token="), "{link}");
+    b.open(link).await;
+    let url = b.client.current_url().await.expect("url");
+    assert_eq!(
+        url.fragment(),
+        None,
+        "the token is wiped from the address bar"
+    );
+    assert_eq!(url.path(), "/reset");
+    let new_password = "rita's brand new passphrase";
+    b.type_into("#password", new_password).await;
+    b.type_into("#password-again", &format!("{new_password}\u{E007}"))
+        .await;
+    b.wait_for_path("/login").await;
+    b.assert_no_csp_violations("/reset").await;
+    let login = server
+        .anon
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "rita", "password": new_password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200, "the new password works");
+
+    // Without a token the page says the link is incomplete instead of showing the form.
+    b.open(&server.url("/reset")).await;
+    let notice = b.wait_for_text("#reset-missing").await;
+    assert!(notice.contains("incomplete"), "{notice}");
+
+    drop(b);
+    server.stop().await;
+}

@@ -122,3 +122,79 @@ fn sigterm_shuts_the_server_down_cleanly() {
     let log = std::fs::read_to_string(&server.log).unwrap_or_default();
     assert!(log.contains("shutdown complete"), "{log}");
 }
+
+/// Plain HTTP on the LAN in development sends passwords in clear: refused at start with
+/// the way out (HTTPS) and the explicit opt-out named; with the opt-out it serves.
+#[test]
+fn development_on_the_lan_without_tls_is_refused_unless_opted_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = crate::harness::free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let out = vigil()
+        .current_dir(dir.path())
+        .env("VIGIL_VISION__ENABLED", "false")
+        .args(["serve", "--listen", &listen])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in ["server.listen", "vigil tls self-signed", "--insecure-lan"] {
+        assert!(stderr.contains(needle), "{needle} not named in: {stderr}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "refused before anything was created"
+    );
+
+    let log = dir.path().join("serve.log");
+    let log_file = std::fs::File::create(&log).expect("log");
+    let mut child = vigil()
+        .current_dir(dir.path())
+        .env("VIGIL_VISION__ENABLED", "false")
+        .args(["serve", "--insecure-lan", "--listen", &listen])
+        .stdout(log_file.try_clone().expect("clone"))
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut up = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "exited with {status}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        up,
+        "--insecure-lan serves: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn production_without_a_public_url_refuses_to_start_and_names_the_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = vigil()
+        .current_dir(dir.path())
+        .env("VIGIL_PROFILE", "production")
+        .env(
+            "VIGIL_SECRET_KEY",
+            "kq3M9vX2pL7rT1wZ8yB4nC6dF0gH5jA2sE9uR3tY-test-only",
+        )
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth.public_url"), "{stderr}");
+    assert!(stderr.contains("VIGIL_AUTH__PUBLIC_URL"), "{stderr}");
+}

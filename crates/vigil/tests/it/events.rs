@@ -501,3 +501,50 @@ async fn the_auth_cache_forgets_revoked_disabled_and_signed_out_credentials_at_o
     );
     ts.stop().await;
 }
+
+/// In production the origin is `auth.public_url`, not whatever the `Host` header says: a
+/// DNS-rebinding page reaches the server under its own name with a matching `Host`, so a
+/// write or WebSocket handshake from it must still be refused.
+#[tokio::test]
+async fn in_production_browser_writes_and_websockets_must_come_from_the_public_url() {
+    let public = "https://vigil.example.com";
+    let ts = TestServer::start_with(Db::Sqlite, |s| {
+        s.profile = vigil_config::Profile::Production;
+        s.auth.public_url = Some(public.into());
+    })
+    .await;
+    let base = ts.url("");
+    create_user(&ts.client, &base, "vic", "viewer").await;
+    let cookie = sign_in(&base, "vic").await;
+    let rebound = format!("http://{}", ts.addr);
+
+    let login = |origin: &str| {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/auth/login"))
+            .header("origin", origin)
+            .json(&json!({"username": "vic", "password": PASSWORD}))
+            .send()
+    };
+    let refused = login(&rebound).await.expect("login");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "csrf_failed", "{body}");
+    assert_eq!(login(public).await.expect("login").status(), StatusCode::OK);
+
+    let ws_url = format!("ws://{}/api/v1/events/ws", ts.addr);
+    let handshake = |origin: &str| {
+        tokio_tungstenite::connect_async(ws_request(
+            &ws_url,
+            &[("cookie", cookie.as_str()), ("origin", origin)],
+        ))
+    };
+    let Err(tungstenite::Error::Http(resp)) = handshake(&rebound).await else {
+        panic!("a handshake from the Host-header origin must be refused in production");
+    };
+    assert_eq!(resp.status(), 403);
+    let (mut socket, _) = handshake(public)
+        .await
+        .expect("WebSocket from the public URL's page");
+    socket.close(None).await.expect("close");
+    ts.stop().await;
+}

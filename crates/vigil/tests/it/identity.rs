@@ -1008,21 +1008,42 @@ async fn no_secret_is_stored_or_logged_in_plain_text() {
         req.send()
     };
 
-    // First start printed a one-time setup link on the terminal (stderr).
+    // First start wrote a one-time setup link to a file only its owner can read, and
+    // (stderr not being a terminal here) printed only where that file is.
+    let link_file = data.join("setup-link.txt");
     let mut link = None;
     for _ in 0..100 {
-        let out = std::fs::read_to_string(&server.log).unwrap_or_default();
-        link = out.lines().find_map(|l| {
-            l.trim()
-                .split_once("/setup?token=")
-                .map(|(_, t)| t.to_string())
+        link = std::fs::read_to_string(&link_file).ok().and_then(|text| {
+            text.lines().find_map(|l| {
+                l.trim()
+                    .split_once("/setup#token=")
+                    .map(|(_, t)| t.to_string())
+            })
         });
         if link.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let bootstrap = link.expect("setup link printed");
+    let bootstrap = link.expect("setup link written to data/setup-link.txt");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&link_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the link file is the owner's only");
+    }
+    let mut console = String::new();
+    for _ in 0..100 {
+        console = std::fs::read_to_string(&server.log).unwrap();
+        if console.contains(&link_file.display().to_string()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        console.contains(&link_file.display().to_string()),
+        "stderr says where the link is: {console}"
+    );
+    secrets.push(("setup token".into(), bootstrap.clone()));
     let admin_pw = "first admin passphrase 1";
     secrets.push(("admin password".into(), admin_pw.into()));
     let r = post(
@@ -1034,6 +1055,7 @@ async fn no_secret_is_stored_or_logged_in_plain_text() {
     .await
     .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(!link_file.exists(), "the spent link's file is removed");
     let again = post(
         "/api/v1/auth/bootstrap",
         None,
@@ -1213,7 +1235,7 @@ async fn no_secret_is_stored_or_logged_in_plain_text() {
             }
         }
     }
-    // The terminal output may show the setup link (that is its purpose) but nothing else.
+    // Not a terminal: stderr shows no secret, not even the setup link.
     let console = std::fs::read(&server.log).unwrap();
     for (what, secret) in &secrets {
         if contains(&console, secret) {

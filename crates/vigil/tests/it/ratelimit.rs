@@ -196,8 +196,7 @@ async fn ratelimit_two_processes_on_one_redis_enforce_one_shared_limit() {
     let b = start("b");
     let client = reqwest::Client::new();
 
-    let ready: Value = client
-        .get(a.url("/readyz"))
+    let ready: Value = as_client(client.get(a.url("/readyz")), &a.api_key)
         .send()
         .await
         .expect("readyz")
@@ -231,6 +230,7 @@ async fn ratelimit_with_redis_down_requests_are_served_unlimited_and_readyz_says
     let server = TestServer::start_with(Db::Sqlite, |s| {
         s.rate_limit.enabled = true;
         s.rate_limit.default = vec!["1/minute".into()];
+        s.rate_limit.login = vec!["2/minute".into()];
         // Nothing listens on port 1: every connection is refused at once.
         s.redis_url = Some(vigil_config::Secret::new("redis://127.0.0.1:1"));
     })
@@ -270,6 +270,30 @@ async fn ratelimit_with_redis_down_requests_are_served_unlimited_and_readyz_says
     assert!(
         metrics.contains("vigil_rate_limit_store_errors_total 3"),
         "{metrics}"
+    );
+
+    // The login budget does not fail open: it is kept in this instance's memory.
+    wait_for_fresh_minute().await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let resp = server
+            .anon
+            .post(server.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": "nobody", "password": "wrong password 1"}))
+            .send()
+            .await
+            .expect("login");
+        statuses.push(resp.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "login stays limited while Redis is down"
     );
     server.stop().await;
 }
