@@ -5,8 +5,8 @@
 # blobs, the repository's models), creates an admin API key and an admin person with the
 # command line, then runs schemathesis against /api/v1/openapi.json twice:
 #   1. every API operation with the admin key (`Authorization: Bearer …`);
-#   2. the operations that need a signed-in person (own account, sessions) with a
-#      session cookie and its CSRF token.
+#   2. the operations that need a signed-in person (own account, sessions, creating API
+#      keys and reset links) with a session cookie and its CSRF token.
 # Any failure (a 5xx, an undocumented status or content type, a body that does not match
 # its schema, accepted invalid input…) fails the script. See README "API contract".
 #
@@ -169,10 +169,10 @@ st run "$base/api/v1/openapi.json" "${common[@]}" \
   --exclude-name 'PUT /api/v1/auth/policy' \
   || status=1
 
-echo "== schemathesis $st_version with a signed-in admin's session (own account operations)"
+echo "== schemathesis $st_version with a signed-in admin's session (own account, key creation, reset links)"
 st run "$base/api/v1/openapi.json" "${common[@]}" \
   -H "Cookie: vigil_session=$session" -H "X-CSRF-Token: $csrf" \
-  --include-path-regex '^/api/v1/auth/(me|password|totp/|sessions)' \
+  --include-path-regex '^/api/v1/(auth/(me|password|totp/|sessions)|apikeys$|users/\{id\}/reset-link$)' \
   --exclude-name 'DELETE /api/v1/auth/sessions/{id}' \
   || status=1
 

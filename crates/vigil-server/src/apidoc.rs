@@ -131,7 +131,8 @@ fn describe(op: &mut Operation, route: &Route) {
 
     match route.access {
         Access::Public | Access::PublicPage => {}
-        Access::Account | Access::AccountPage => {
+        // Only people: one's own account, and the changes confirmed with a password.
+        Access::Account | Access::AccountPage | Access::Confirmed(_) => {
             op.security = Some(vec![SecurityRequirement::new::<_, _, &str>(SESSION, [])]);
         }
         Access::Role(_) | Access::Page(_) => {
@@ -169,8 +170,9 @@ fn describe(op: &mut Operation, route: &Route) {
             403,
             "The caller may not do this: role too low or an API key on a route for signed-in \
              people (`forbidden`), a session write without its CSRF token or from a foreign \
-             origin (`csrf_failed`), or a TOTP enrolment the role requires \
-             (`totp_enrollment_required`)",
+             origin (`csrf_failed`), a TOTP enrolment the role requires \
+             (`totp_enrollment_required`), or a change that needs the current password or \
+             a recent sign-in (`reauth_required`)",
         );
     }
     if path_params {
