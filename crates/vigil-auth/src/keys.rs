@@ -1,8 +1,8 @@
 //! The master secret and the keys derived from it.
 //!
-//! Every keyed operation (CSRF tokens, audit chain MACs, TOTP seed encryption) uses its
-//! own key, `HMAC-SHA256(master, purpose)`, so one purpose's output never helps attack
-//! another. The master comes from `secret_key`; in development, when none is set, a random
+//! Every keyed operation (CSRF tokens, audit chain MACs, TOTP seed encryption, device
+//! cookies) uses its own key, `HMAC-SHA256(master, purpose)`, so one purpose's output
+//! never helps attack another. The master comes from `secret_key`; in development, when none is set, a random
 //! one is generated once and kept in `<data_dir>/secret.key` (mode 0600) so sessions and
 //! encrypted seeds survive restarts.
 
@@ -32,6 +32,8 @@ pub mod purpose {
     pub const TOTP: &str = "vigil totp seed v1";
     /// Encryption of camera (and webhook) URLs at rest: they may carry credentials.
     pub const SOURCE_URL: &str = "vigil source url v1";
+    /// Device cookies of browsers that signed in before (login throttling).
+    pub const DEVICE: &str = "vigil device cookie v1";
 }
 
 /// The master key and its derivations. Debug output never shows key material.

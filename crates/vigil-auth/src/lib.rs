@@ -5,7 +5,9 @@
 //! - [`apikeys`]: `vgl_…` keys for applications, stored hashed, scoped by role.
 //! - [`totp`]: RFC 6238 second factor with recovery codes.
 //! - [`tokens`]: single-use bootstrap and password-reset tokens.
-//! - [`throttle`]: failed-login counting per username+address and per address.
+//! - [`throttle`]: failed-login budgets per username+address, address (IPv6 per /64),
+//!   account, second factor and trusted device.
+//! - [`device`]: signed device cookies that give a known browser its own login budget.
 //! - [`audit`]: the hash-chained audit log and its verifier.
 //! - [`ratelimit`]: fixed-window request budgets, in memory or shared through Redis.
 //! - [`keys`]: the master secret and the purpose-bound keys derived from it.
@@ -14,6 +16,7 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod device;
 mod error;
 pub mod keys;
 pub mod password;

@@ -2,6 +2,7 @@
 //! default). Hashing is CPU- and memory-heavy, so it runs on the blocking pool behind a
 //! semaphore: a burst of logins queues instead of exhausting memory.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -23,6 +24,8 @@ pub struct Passwords {
     /// A hash of a random password, verified against when the user does not exist so
     /// that unknown usernames cost the same time as wrong passwords.
     dummy: Arc<String>,
+    /// Argon2 verifications run so far (the work an attacker can make us do).
+    verifications: Arc<AtomicU64>,
 }
 
 impl Passwords {
@@ -42,6 +45,7 @@ impl Passwords {
             permits: Arc::new(Semaphore::new(permits)),
             min_length,
             dummy: Arc::new(dummy),
+            verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -78,6 +82,11 @@ impl Passwords {
             .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))?
     }
 
+    /// How many password verifications (Argon2 runs) this hasher has done.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     /// Whether `password` matches `stored`; `None` verifies against a dummy hash and
     /// returns false, taking the same time.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, AuthError> {
@@ -89,6 +98,7 @@ impl Passwords {
             .acquire()
             .await
             .map_err(|_| AuthError::Internal("hasher closed".into()))?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let known = stored.is_some();
         let stored = stored.map_or_else(|| self.dummy.as_str().to_owned(), str::to_owned);
         let password = password.to_owned();

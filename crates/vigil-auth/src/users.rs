@@ -20,7 +20,8 @@ pub struct User {
     pub username: String,
     /// Role.
     pub role: Role,
-    /// Disabled users cannot sign in and their sessions and keys stop working.
+    /// Disabled users cannot sign in, their sessions are ended, and the API keys they
+    /// made stop working (until they are enabled again; see [`crate::apikeys`]).
     pub disabled: bool,
     /// Whether a TOTP second factor is enrolled.
     pub totp_enabled: bool,
@@ -241,7 +242,8 @@ pub async fn update(
 }
 
 /// Deletes a user (their sessions, codes and tokens go with them), refusing to delete
-/// the last enabled admin.
+/// the last enabled admin. The API keys they made stop working with them (no creator
+/// row); the use case also revokes them so the listing says so.
 pub async fn delete(db: &Database, id: &str) -> Result<User, AuthError> {
     let user = get(db, id).await?.ok_or(AuthError::NotFound("user"))?;
     if user.role == Role::Admin && !user.disabled && enabled_admins(db).await? <= 1 {

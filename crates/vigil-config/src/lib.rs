@@ -451,6 +451,16 @@ pub struct AuthSettings {
     pub max_failures_per_ip: u32,
     /// The window failed logins are counted over, in minutes; a wait never lasts longer.
     pub failure_window_minutes: u64,
+    /// Failed logins for one account (any addresses) within
+    /// `account_failure_window_minutes` before the account waits (ASVS 2.2.1: at most 100
+    /// an hour). Browsers that signed in as the user before (device cookie) have their
+    /// own budget, so an attack does not lock the owner out.
+    pub max_failures_per_account: u32,
+    /// The window of `max_failures_per_account`, in minutes.
+    pub account_failure_window_minutes: u64,
+    /// Wrong second-factor codes (TOTP or recovery) for one account within
+    /// `failure_window_minutes` before its sign-ins wait.
+    pub max_second_factor_failures: u32,
     /// Argon2id memory cost in KiB (OWASP: 19456 with 2 iterations).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -478,6 +488,9 @@ impl Default for AuthSettings {
             max_failures: 5,
             max_failures_per_ip: 20,
             failure_window_minutes: 15,
+            max_failures_per_account: 100,
+            account_failure_window_minutes: 60,
+            max_second_factor_failures: 10,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             public_url: None,

@@ -299,9 +299,14 @@ impl Settings {
         if auth.max_failures == 0
             || auth.max_failures_per_ip == 0
             || auth.failure_window_minutes == 0
+            || auth.max_failures_per_account == 0
+            || auth.account_failure_window_minutes == 0
+            || auth.max_second_factor_failures == 0
         {
             fail(
-                "auth.max_failures / auth.max_failures_per_ip / auth.failure_window_minutes",
+                "auth.max_failures / auth.max_failures_per_ip / auth.failure_window_minutes / \
+                 auth.max_failures_per_account / auth.account_failure_window_minutes / \
+                 auth.max_second_factor_failures",
                 "VIGIL_AUTH__MAX_FAILURES…",
                 "login throttling values must be greater than zero".to_string(),
             );

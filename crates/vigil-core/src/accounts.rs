@@ -2,13 +2,15 @@
 //! reset link. Used by the admin API (`/api/v1/users`), the console and `vigil user`.
 //!
 //! A change of role and a disable end the user's sessions, so new rights apply from the
-//! next sign-in; the last enabled admin can be neither demoted, disabled nor deleted
+//! next sign-in; the API keys the user made follow their state at once (they act with at
+//! most the user's current role and stop while the user is disabled), and deleting the
+//! user revokes them. The last enabled admin can be neither demoted, disabled nor deleted
 //! (`vigil-auth` enforces that inside the update).
 
 use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::users::{self, User};
-use vigil_auth::{sessions, Role};
+use vigil_auth::{apikeys, sessions, Role};
 
 use crate::error::Result;
 use crate::identity::Identity;
@@ -105,16 +107,31 @@ impl Identity {
         Ok(after)
     }
 
-    /// Deletes a user with their sessions; the audit log keeps their name.
+    /// Deletes a user with their sessions, and revokes the API keys they made (each
+    /// revocation audited); the audit log keeps their name.
     pub async fn delete_user(&self, actor: &Actor, id: &UserId) -> Result<User> {
         let user = users::delete(&self.db, id.as_str()).await?;
+        // After the delete: the keys already stopped with their creator's row; revoking
+        // marks them so in listings (and a failure here leaves them dead anyway).
+        let revoked = apikeys::revoke_created_by(&self.db, id.as_str()).await?;
         self.record(
             actor,
             Event::new(AuditAction::UserDelete)
                 .target("user", id.to_string())
-                .detail("username", user.username.clone()),
+                .detail("username", user.username.clone())
+                .detail("api_keys_revoked", revoked.len()),
         )
         .await;
+        for key in revoked {
+            self.record(
+                actor,
+                Event::new(AuditAction::ApiKeyRevoke)
+                    .target("apikey", key.id.clone())
+                    .detail("name", key.name)
+                    .detail("reason", "creator deleted"),
+            )
+            .await;
+        }
         Ok(user)
     }
 

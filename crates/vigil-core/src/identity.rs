@@ -10,6 +10,7 @@
 //! [`crate::audit`] (reading the log). Each method does the whole flow: validation,
 //! the change, the audit record, the policy check.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_auth::audit::{Actor, AuditLog, Event};
@@ -20,6 +21,7 @@ use vigil_config::Settings;
 use vigil_store::Database;
 
 use crate::error::{Error, Result};
+use crate::lockouts::LockoutSampler;
 
 /// Everything identity needs, built once at start-up.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Identity {
     pub lifetimes: Lifetimes,
     /// Failed-login thresholds.
     pub throttle: throttle::Limits,
+    /// Which login lockouts were audited lately (one record per budget and window).
+    pub lockouts: Arc<LockoutSampler>,
     /// How long an admin-issued password reset link works.
     pub reset_link_ttl: Duration,
     /// `auth.public_url` without a trailing slash: the base of links we hand out.
@@ -64,7 +68,11 @@ impl Identity {
                 per_pair: a.max_failures,
                 per_ip: a.max_failures_per_ip,
                 window: Duration::from_secs(a.failure_window_minutes * 60),
+                per_account: a.max_failures_per_account,
+                account_window: Duration::from_secs(a.account_failure_window_minutes * 60),
+                second_factor: a.max_second_factor_failures,
             },
+            lockouts: Arc::new(LockoutSampler::default()),
             reset_link_ttl: Duration::from_secs(a.reset_link_minutes * 60),
             public_url: a
                 .public_url

@@ -10,6 +10,7 @@
 //! - [`identity`]: [`Identity`], the context of every identity use case; the use cases
 //!   are its methods, one file per subject: [`accounts`], [`login`], [`sessions`],
 //!   [`totp`], [`apikeys`], [`bootstrap`], [`audit`] (reading the log).
+//! - [`lockouts`]: which login lockouts to audit (one record per budget and window).
 //! - [`maintenance`]: opening the database for a command, migrate, backup, restore,
 //!   `vigil verify`'s checks.
 //! - [`runtime`]: the supervised runtime every background task starts through;
@@ -37,6 +38,7 @@ pub mod health;
 pub mod housekeeping;
 pub mod identity;
 pub mod ids;
+pub mod lockouts;
 pub mod login;
 pub mod maintenance;
 pub mod net;

@@ -7,9 +7,11 @@
 
 use vigil_auth::audit::{Actor, ActorKind, AuditAction, Event};
 use vigil_auth::sessions::{self, Session};
+use vigil_auth::throttle::{self, Failure, Scope};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::users::{self, User};
-use vigil_auth::{apikeys, throttle, totp, Principal, PrincipalKind};
+use vigil_auth::{apikeys, device, totp, Principal, PrincipalKind};
+use vigil_store::now_ms;
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
@@ -23,6 +25,10 @@ pub struct Verified {
     pub principal: Principal,
     /// The key's expiry, or the session's idle or absolute end, whichever is first.
     pub valid_until: Option<i64>,
+    /// The user whose state the credential depends on: the session's user, or the
+    /// person who made the key (none for a key made on the command line). A change to
+    /// that user (disabled, deleted, new role) must drop any cached copy.
+    pub user_id: Option<String>,
 }
 
 /// Where a request comes from, as far as sessions care.
@@ -34,7 +40,13 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// The session cookie the request came with, if any (ended when a new one starts).
     pub cookie: Option<String>,
+    /// The device cookie the request came with, if any: a browser that signed in as the
+    /// same user before gets its own login budget.
+    pub device_cookie: Option<String>,
 }
+
+/// How long a browser keeps the device cookie a sign-in gives it.
+pub const DEVICE_COOKIE_MAX_AGE: std::time::Duration = device::MAX_AGE;
 
 /// A session just started: what to hand to the browser.
 #[derive(Debug, Clone)]
@@ -67,6 +79,8 @@ pub struct SignedIn {
     pub started: StartedSession,
     /// The role must use TOTP and the user has none yet: only account routes work.
     pub must_enroll_totp: bool,
+    /// A new device cookie for this browser (a secret: set it as a cookie, never log it).
+    pub device_cookie: String,
 }
 
 /// What a caller may learn about themselves.
@@ -85,10 +99,11 @@ impl Identity {
         Ok(!user.totp_enabled && self.totp_policy().await?.contains(&user.role))
     }
 
-    /// Signs in: throttling per name and address, the password (unknown names cost the
-    /// same time), the second factor, then a new session (ending the one the request
-    /// came with). Every refusal is audited; unknown names and wrong passwords get the
-    /// same [`Error::BadCredentials`].
+    /// Signs in: the login budgets (checked before any Argon2 run), the password
+    /// (unknown names cost the same time), the second factor (its own budget), then a
+    /// new session (ending the one the request came with) and a fresh device cookie.
+    /// Refusals are audited (lockouts once per budget and window); unknown names, wrong
+    /// passwords and disabled accounts get the same [`Error::BadCredentials`].
     pub async fn login(&self, attempt: LoginAttempt, client: ClientInfo) -> Result<SignedIn> {
         let ip_key = client.ip.clone().unwrap_or_else(|| "unknown".into());
         let typed: String = attempt
@@ -107,14 +122,24 @@ impl Identity {
                     .detail("username", typed.clone()),
             )
         };
+        // A device cookie counts only for the user it was issued to.
+        let device = client
+            .device_cookie
+            .as_deref()
+            .and_then(|c| device::verify(&self.keys, &typed, c));
+        let who = throttle::Attempt {
+            username: &typed,
+            ip: &ip_key,
+            device: device.as_deref(),
+        };
 
-        if let Err(wait) = throttle::check(&self.db, &self.throttle, &typed, &ip_key).await? {
-            let (actor, event) = refuse("throttled");
-            self.record(&actor, event).await;
-            return Err(Error::Throttled {
-                retry_after_secs: wait,
-            });
-        }
+        // Counted as a failure before the password is verified (no Argon2 run over
+        // budget), and forgotten if it turns out right.
+        let pending =
+            match throttle::begin(&self.db, &self.throttle, &who, Failure::Password).await? {
+                Ok(pending) => pending,
+                Err(lockout) => return Err(self.locked_out(&who, lockout, &client).await),
+            };
 
         let creds = match users::normalise_username(&typed) {
             Ok(name) => users::by_username(&self.db, &name).await?,
@@ -130,25 +155,34 @@ impl Identity {
         let creds = match creds {
             Some(c) if password_ok && !c.user.disabled => c,
             _ => {
-                throttle::record_failure(&self.db, &self.throttle, &typed, &ip_key).await?;
+                drop(pending); // stays counted
                 let (actor, event) = refuse("bad credentials");
                 self.record(&actor, event).await;
                 return Err(Error::BadCredentials);
             }
         };
+        // The password was right: it does not spend the account's password budget.
+        pending.succeeded(&self.db).await?;
         if creds.user.totp_enabled {
             let code = attempt.totp.as_deref().map(str::trim).unwrap_or("");
             if code.is_empty() {
                 return Err(Error::TotpRequired);
             }
+            let pending =
+                match throttle::begin(&self.db, &self.throttle, &who, Failure::SecondFactor).await?
+                {
+                    Ok(pending) => pending,
+                    Err(lockout) => return Err(self.locked_out(&who, lockout, &client).await),
+                };
             if !totp::verify(&self.db, &self.keys, &creds, code).await? {
-                throttle::record_failure(&self.db, &self.throttle, &typed, &ip_key).await?;
+                drop(pending); // stays counted
                 let (actor, event) = refuse("bad second factor");
                 self.record(&actor, event).await;
                 return Err(Error::InvalidTotpCode("the code is not valid"));
             }
+            pending.succeeded(&self.db).await?;
         }
-        throttle::clear(&self.db, &typed, &ip_key).await?;
+        throttle::clear(&self.db, &who).await?;
 
         let user = creds.user;
         let must_enroll_totp = self.must_enroll_totp(&user).await?;
@@ -168,10 +202,53 @@ impl Identity {
         .await;
         tracing::info!(user = %user.username, session = %started.session.id, "signed in");
         Ok(SignedIn {
+            device_cookie: device::issue(&self.keys, &user.username),
             user,
             started,
             must_enroll_totp,
         })
+    }
+
+    /// The refusal of an attempt over a login budget, audited once per budget and window
+    /// (a flood of refused attempts must not fill the audit log).
+    async fn locked_out(
+        &self,
+        who: &throttle::Attempt<'_>,
+        lockout: throttle::Lockout,
+        client: &ClientInfo,
+    ) -> Error {
+        let counted = match lockout.scope {
+            Scope::Pair => format!("{}\0{}", who.username, throttle::address_key(who.ip)),
+            Scope::Address => throttle::address_key(who.ip),
+            Scope::Account | Scope::SecondFactor => who.username.to_string(),
+            Scope::Device => who.device.unwrap_or_default().to_string(),
+        };
+        let key = format!("{}\0{counted}", lockout.scope.as_str());
+        let window = match lockout.scope {
+            Scope::Account => self.throttle.account_window,
+            _ => self.throttle.window,
+        };
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        if self.lockouts.should_record(&key, now_ms(), window_ms) {
+            tracing::warn!(
+                scope = lockout.scope.as_str(),
+                user = who.username,
+                "login budget exhausted"
+            );
+            self.record(
+                &Actor::anonymous(Some(who.username.to_string()), client.ip.clone()),
+                Event::new(AuditAction::AuthLogin)
+                    .failed()
+                    .detail("reason", "throttled")
+                    .detail("scope", lockout.scope.as_str())
+                    .detail("username", who.username.to_string())
+                    .detail("retry_after_secs", lockout.retry_after_secs),
+            )
+            .await;
+        }
+        Error::Throttled {
+            retry_after_secs: lockout.retry_after_secs,
+        }
     }
 
     /// Starts a session for `user_id`, ending the one the request came with.
@@ -321,15 +398,17 @@ impl Identity {
         Ok(self.verify_api_key(key).await?.map(|v| v.principal))
     }
 
-    /// [`Identity::authenticate_api_key`], with when the key stops working anyway.
+    /// [`Identity::authenticate_api_key`], with when the key stops working anyway. The
+    /// principal's role is the key's effective role (at most its creator's current one).
     pub async fn verify_api_key(&self, key: &str) -> Result<Option<Verified>> {
         Ok(apikeys::authenticate(&self.db, key)
             .await?
             .map(|found| Verified {
-                valid_until: found.expires_at,
+                valid_until: found.key.expires_at,
+                user_id: found.key.created_by,
                 principal: Principal {
-                    id: found.id,
-                    name: found.name,
+                    id: found.key.id,
+                    name: found.key.name,
                     role: found.role,
                     kind: PrincipalKind::ApiKey,
                 },
@@ -356,6 +435,7 @@ impl Identity {
         let must_enroll_totp = self.must_enroll_totp(&user).await?;
         let idle_ms = i64::try_from(self.lifetimes.idle.as_millis()).unwrap_or(i64::MAX);
         Ok(Some(Verified {
+            user_id: Some(user.id.clone()),
             valid_until: Some(
                 session
                     .expires_at

@@ -3,7 +3,7 @@
 
 use vigil_config::Settings;
 use vigil_core::accounts::{NewUser, UserChange};
-use vigil_core::apikeys::NewApiKey;
+use vigil_core::apikeys::{KeyExpiry, NewApiKey};
 use vigil_core::login::{ClientInfo, LoginAttempt};
 use vigil_core::{Actor, Error, Identity, Principal, PrincipalKind, Role, UserId};
 
@@ -151,7 +151,7 @@ async fn refusals_are_specific() {
     let key = |role, days| NewApiKey {
         name: "door camera".into(),
         role,
-        expires_in_days: days,
+        expiry: KeyExpiry::from_days(days),
     };
     assert!(matches!(
         id.create_api_key(&cli, Some(&operator), key(Role::Admin, None))

@@ -6,8 +6,9 @@
 //! absolute end. They are dropped at once when the event bus delivers an audit event
 //! that changes what a credential may do (key revoked, user disabled, deleted, role or
 //! password changed, TOTP switched, session ended, policy changed), from this instance
-//! or any other. A lookup that raced such an event is not stored: inserts carry the
-//! invalidation generation they started under.
+//! or any other; an API key's entry goes too when the person who made it is disabled,
+//! deleted or given a new role. A lookup that raced such an event is not stored: inserts
+//! carry the invalidation generation they started under.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,8 @@ const MAX_ENTRIES: usize = 10_000;
 /// Identifiers an entry is dropped by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Owners {
-    /// The user behind a session.
+    /// The user behind a session, or the person who made an API key (whose disable,
+    /// deletion or new role changes what the key may do).
     pub user_id: Option<String>,
     /// The API key's id.
     pub key_id: Option<String>,

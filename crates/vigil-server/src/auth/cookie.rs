@@ -21,6 +21,11 @@ pub fn secure(settings: &Settings, client: Option<&ClientAddr>) -> bool {
 
 /// The session cookie's value in a request, if any (the secure name wins).
 pub fn read(headers: &HeaderMap) -> Option<String> {
+    read_named(headers, SECURE_NAME, PLAIN_NAME)
+}
+
+/// The value of the cookie called `secure_name`, else `plain_name`, in a request.
+pub fn read_named(headers: &HeaderMap, secure_name: &str, plain_name: &str) -> Option<String> {
     let mut plain = None;
     for header in headers.get_all(COOKIE) {
         let Ok(text) = header.to_str() else { continue };
@@ -28,10 +33,12 @@ pub fn read(headers: &HeaderMap) -> Option<String> {
             let Some((name, value)) = pair.trim().split_once('=') else {
                 continue;
             };
-            match name.trim() {
-                SECURE_NAME => return Some(value.trim().to_string()),
-                PLAIN_NAME => plain = Some(value.trim().to_string()),
-                _ => {}
+            let name = name.trim();
+            if name == secure_name {
+                return Some(value.trim().to_string());
+            }
+            if name == plain_name {
+                plain = Some(value.trim().to_string());
             }
         }
     }
@@ -40,13 +47,36 @@ pub fn read(headers: &HeaderMap) -> Option<String> {
 
 /// `Set-Cookie` starting a session that the browser keeps for `max_age_secs`.
 pub fn set(headers: &mut HeaderMap, value: &str, secure: bool, max_age_secs: u64) {
-    let cookie = if secure {
-        format!(
-            "{SECURE_NAME}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Lax"
-        )
-    } else {
-        format!("{PLAIN_NAME}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax")
+    let name = if secure { SECURE_NAME } else { PLAIN_NAME };
+    let attrs = Attributes {
+        path: "/",
+        max_age_secs,
+        secure,
+        same_site: "Lax",
     };
+    append(headers, name, value, &attrs);
+}
+
+/// The attributes of an `HttpOnly` cookie we set.
+#[derive(Debug, Clone, Copy)]
+pub struct Attributes<'a> {
+    /// `Path`.
+    pub path: &'a str,
+    /// `Max-Age` in seconds.
+    pub max_age_secs: u64,
+    /// Whether to add `Secure`.
+    pub secure: bool,
+    /// `SameSite` (`Lax` or `Strict`).
+    pub same_site: &'a str,
+}
+
+/// Appends `Set-Cookie: name=value` with `attrs` and `HttpOnly`.
+pub fn append(headers: &mut HeaderMap, name: &str, value: &str, attrs: &Attributes<'_>) {
+    let secure = if attrs.secure { " Secure;" } else { "" };
+    let cookie = format!(
+        "{name}={value}; Path={}; Max-Age={}; HttpOnly;{secure} SameSite={}",
+        attrs.path, attrs.max_age_secs, attrs.same_site
+    );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         headers.append(SET_COOKIE, v);
     }

@@ -106,8 +106,10 @@ pub(crate) async fn authenticate(
 fn remember(cache: &AuthCache, cache_key: String, found: &Verified, generation: u64) {
     let p = &found.principal;
     let owners = match &p.kind {
+        // A key depends on its creator too: disabling, demoting or deleting them drops it.
         PrincipalKind::ApiKey => Owners {
             key_id: Some(p.id.clone()),
+            user_id: found.user_id.clone(),
             ..Owners::default()
         },
         PrincipalKind::Session { session_id, .. } => Owners {

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod cache;
 pub mod cookie;
+pub mod device;
 pub mod middleware;
 
 /// Keys, password hashing, audit log and session settings: the identity use cases

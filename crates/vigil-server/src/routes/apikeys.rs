@@ -28,10 +28,30 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ApiKeyVie
 pub struct NewApiKey {
     /// What the key is for.
     pub name: String,
-    /// Role the key acts with.
+    /// Role the key acts with (at most your own; it never acts above your current role).
     pub role: Role,
-    /// Days until it stops working (none: until revoked).
-    pub expires_in_days: Option<u32>,
+    /// Days until it stops working: 1–3650, for admin keys 1–365. Leave it out for the
+    /// role's default (admin keys 90 days, others never); `null` means never, which is
+    /// refused for admin keys (422 `invalid_expiry`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<Option<u32>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, by default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+impl NewApiKey {
+    /// The expiry asked for.
+    fn expiry(&self) -> apikeys::KeyExpiry {
+        match self.expires_in_days {
+            None => apikeys::KeyExpiry::RoleDefault,
+            Some(None) => apikeys::KeyExpiry::Never,
+            Some(Some(days)) => apikeys::KeyExpiry::Days(days),
+        }
+    }
 }
 
 /// A created key.
@@ -46,7 +66,7 @@ pub struct CreatedApiKey {
 /// Create a key. The response is the only time the key is shown.
 #[utoipa::path(post, path = "/api/v1/apikeys", tag = "apikeys", request_body = NewApiKey,
     responses((status = 201, description = "Created (key shown once)", body = CreatedApiKey),
-              (status = 422, description = "Invalid name or expiry", body = ErrorBody)))]
+              (status = 422, description = "Invalid name or expiry (`invalid_expiry`: an admin key without expiry or beyond 365 days)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -55,9 +75,9 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let actor = Actor::principal(&caller, ip_of(client.as_ref()));
     let new = apikeys::NewApiKey {
+        expiry: body.expiry(),
         name: body.name,
         role: body.role,
-        expires_in_days: body.expires_in_days,
     };
     let created = state
         .identity

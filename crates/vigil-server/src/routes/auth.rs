@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_core::login::{ClientInfo, LoginAttempt};
+use vigil_core::login::{ClientInfo, LoginAttempt, DEVICE_COOKIE_MAX_AGE};
 use vigil_core::{Actor, Identity, PrincipalKind, Role, SessionId, UserId};
 
-use crate::auth::cookie;
 use crate::auth::middleware::Caller;
+use crate::auth::{cookie, device};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::middleware::client_ip::{ip_of, ClientAddr};
@@ -28,6 +28,7 @@ fn client_info(headers: &HeaderMap, client: Option<&Extension<ClientAddr>>) -> C
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         cookie: cookie::read(headers),
+        device_cookie: device::read(headers),
     }
 }
 
@@ -80,9 +81,11 @@ pub struct LoginResponse {
     pub must_enroll_totp: bool,
 }
 
-/// Sign in with username and password (and TOTP when enrolled). Sets the session cookie.
-/// Unknown usernames and wrong passwords get the same answer in about the same time;
-/// repeated failures from one address wait (`429` with `Retry-After`).
+/// Sign in with username and password (and TOTP when enrolled). Sets the session cookie
+/// and a device cookie (this browser's own failure budget when the account is under
+/// attack). Unknown usernames and wrong passwords get the same answer in about the same
+/// time; too many failures for the name from one address, from one address, for the
+/// account or for its second factor wait (`429` with `Retry-After`, no password check).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; cookie set", body = LoginResponse),
@@ -104,7 +107,13 @@ pub async fn login(
         .identity
         .login(attempt, client_info(&headers, client.as_ref()))
         .await?;
-    let out = session_cookie(&state, client.as_ref(), &signed_in.started.cookie_value);
+    let mut out = session_cookie(&state, client.as_ref(), &signed_in.started.cookie_value);
+    device::set(
+        &mut out,
+        &signed_in.device_cookie,
+        cookie::secure(&state.settings, client.as_ref().map(|c| &c.0)),
+        DEVICE_COOKIE_MAX_AGE.as_secs(),
+    );
     let body = LoginResponse {
         user: signed_in.user,
         csrf_token: signed_in.started.csrf_token,

@@ -502,6 +502,7 @@ struct KeyRow {
     name: String,
     prefix: String,
     role: Role,
+    acts_as: Option<Role>,
     created_at: Stamp,
     expires_at: Option<Stamp>,
     last_used_at: Option<Stamp>,
@@ -527,19 +528,25 @@ pub async fn admin_apikeys(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let list = match state.identity.list_api_keys().await {
+    let list = match state.identity.list_api_keys_in_effect().await {
         Ok(l) => l,
         Err(e) => return internal(e, "listing API keys"),
     };
     let now = now_ms();
     let keys = list
         .into_iter()
-        .map(|k| {
+        .map(|(k, acts_as)| {
             let active = k.is_active(now);
-            let status = k.status(now);
+            let status = match acts_as {
+                // Working on its own terms, but its creator is disabled or gone.
+                None if active => "suspended (creator disabled)",
+                _ => k.status(now),
+            };
             KeyRow {
                 active,
                 status,
+                // Shown only when the creator's current role holds the key below its own.
+                acts_as: acts_as.filter(|r| *r != k.role),
                 role: k.role,
                 created_at: Stamp::from_ms(k.created_at),
                 expires_at: k.expires_at.map(Stamp::from_ms),

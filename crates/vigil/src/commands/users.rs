@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use vigil_config::Settings;
 use vigil_core::accounts::{NewUser, UserChange};
-use vigil_core::apikeys::NewApiKey;
+use vigil_core::apikeys::{KeyExpiry, NewApiKey};
 use vigil_core::{Actor, ApiKeyId, Identity, Role, User, UserId};
 
 /// `vigil user …`.
@@ -80,9 +80,13 @@ pub struct CreateKey {
     /// Role the key acts with: admin, operator or viewer.
     #[arg(long)]
     pub role: Role,
-    /// Days until the key stops working (default: until revoked).
+    /// Days until the key stops working (1–3650; admin keys 1–365). Default: 90 days
+    /// for admin keys, never for others.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub expires_days: Option<u32>,
+    /// The key works until revoked (refused for admin keys, which must expire).
+    #[arg(long, conflicts_with = "expires_days")]
+    pub never_expires: bool,
 }
 
 /// Arguments of `vigil apikey revoke`.
@@ -227,34 +231,47 @@ async fn run_apikey(identity: &Identity, cmd: ApiKeyCommand) -> anyhow::Result<(
     let actor = Actor::cli();
     match cmd {
         ApiKeyCommand::Create(args) => {
+            let expiry = if args.never_expires {
+                KeyExpiry::Never
+            } else {
+                KeyExpiry::from_days(args.expires_days)
+            };
             let new = NewApiKey {
                 name: args.name,
                 role: args.role,
-                expires_in_days: args.expires_days,
+                expiry,
             };
             let created = identity.create_api_key(&actor, None, new).await?;
             let row = created.api_key;
+            let until = match row.expires_at {
+                Some(t) => format!("expires {}", time(Some(t))),
+                None => "never expires".to_string(),
+            };
             // The key alone on stdout, so scripts can capture it; the rest on stderr.
             eprintln!(
-                "created {} key `{}` ({}); it is shown only now, store it safely:",
+                "created {} key `{}` ({}, {until}); it is shown only now, store it safely:",
                 row.role, row.name, row.id
             );
             println!("{}", created.key);
         }
         ApiKeyCommand::List => {
             println!(
-                "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  name",
-                "id", "prefix", "role", "state", "last used"
+                "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {:<20}  name",
+                "id", "prefix", "role", "state", "expires", "last used"
             );
             let now = vigil_core::now_ms();
             for k in identity.list_api_keys().await? {
                 let state = k.status(now);
+                let expires = k
+                    .expires_at
+                    .map_or_else(|| "never".into(), |t| time(Some(t)));
                 println!(
-                    "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {}",
+                    "{:<32}  {:<12}  {:<8}  {:<8}  {:<20}  {:<20}  {}",
                     k.id,
                     k.prefix,
                     k.role,
                     state,
+                    expires,
                     time(k.last_used_at),
                     k.name
                 );

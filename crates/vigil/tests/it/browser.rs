@@ -481,6 +481,9 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
     assert!(row.contains("door camera"), "{row}");
     let html = b.client.source().await.expect("source");
     assert!(!html.contains(&key), "the key must not be shown again");
+    // The harness's own key has no expiry: the list says so in words, not a blank.
+    let unlimited = b.wait_for_text("#apikeys .never-expires").await;
+    assert_eq!(unlimited, "never expires");
     b.assert_no_csp_violations("/admin/apikeys after create")
         .await;
 

@@ -10,15 +10,15 @@ use vigil_auth::{users, Role};
 
 use crate::harness::{client_with_key, databases, Db, TestServer};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A signed-in browser-like session: cookie header value and CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
-async fn add_user(ts: &TestServer, name: &str, role: Role) -> users::User {
+pub(crate) async fn add_user(ts: &TestServer, name: &str, role: Role) -> users::User {
     users::create(
         &ts.state.db,
         &ts.state.identity.passwords,
@@ -43,7 +43,7 @@ async fn login(ts: &TestServer, name: &str, password: &str) -> (StatusCode, Valu
     (status, resp.json().await.unwrap_or(Value::Null), headers)
 }
 
-async fn sign_in(ts: &TestServer, name: &str) -> Session {
+pub(crate) async fn sign_in(ts: &TestServer, name: &str) -> Session {
     let (status, body, headers) = login(ts, name, PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let set = headers

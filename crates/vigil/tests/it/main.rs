@@ -6,6 +6,7 @@
 //! service is a failure instead of a skip.
 
 mod api;
+mod apikey_creators;
 mod architecture;
 mod audit;
 mod backup;
@@ -15,6 +16,7 @@ mod crash;
 mod events;
 mod harness;
 mod identity;
+mod login_budgets;
 mod media;
 mod ratelimit;
 mod runtime;
