@@ -68,6 +68,7 @@ pub mod pool;
 pub mod preprocess;
 pub mod result;
 pub mod tensor;
+pub mod track;
 
 pub use classify::{Embedder, LivenessModel, MaskClassifier};
 pub use decode::{DecodeError, DecodeLimits};
