@@ -19,6 +19,10 @@
 //!           FrameUpdate { tracks, face_tracks, events: TrackStarted | Violation | TrackEnded }
 //! ```
 //!
+//! Frames the gate skips are simply not given to the tracker: a frame without detection
+//! says nothing about who is there, whereas an update with no faces counts towards their
+//! absence.
+//!
 //! [`Tracker`] is `Send` and owned by one camera task or one video job: it is not shared
 //! and needs no lock. [`MotionGate`] likewise, one per source.
 

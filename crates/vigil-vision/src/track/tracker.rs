@@ -53,7 +53,10 @@ pub struct TrackerConfig {
     pub reference_width: u32,
     /// A track not seen for longer than this ends; the person coming back later is a new
     /// track. Time based, not frame based, so a varying frame rate (motion gating, a
-    /// slow stream, video sampled at 1/s) does not change its meaning.
+    /// slow stream, video sampled at 1/s) does not change its meaning. It must exceed the
+    /// longest gap between detections (the motion gate's `max_interval`, the video
+    /// sample period) with a margin for jitter, or a person standing still gets a new
+    /// id, and a new violation, at every detection: hence 3 s, against the gate's 2 s.
     pub max_absence: Duration,
     /// Verdicts in the majority vote (the seed's `SMOOTHING_FRAMES`, 10).
     pub smoothing_frames: usize,
@@ -73,7 +76,7 @@ impl Default for TrackerConfig {
         Self {
             face_id_threshold_px: 80.0,
             reference_width: 640,
-            max_absence: Duration::from_secs(2),
+            max_absence: Duration::from_secs(3),
             smoothing_frames: 10,
             min_frames: None,
             confidence_threshold: 0.75,

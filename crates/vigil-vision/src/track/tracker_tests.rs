@@ -130,9 +130,9 @@ fn absence_shorter_than_max_absence_keeps_the_id_longer_gets_a_new_one() {
     // (gap in ms between last sighting and return, same id expected)
     let cases = [
         (400, true),
-        (1800, true),
-        (2000, true),
-        (2200, false),
+        (2800, true),
+        (3000, true),
+        (3200, false),
         (10_000, false),
     ];
     for (gap, same) in cases {
@@ -164,6 +164,21 @@ fn absence_shorter_than_max_absence_keeps_the_id_longer_gets_a_new_one() {
             assert_eq!(e.last_seen, ms(200));
         }
     }
+}
+
+#[test]
+fn a_still_person_seen_only_at_the_motion_gates_forced_detections_keeps_one_id() {
+    // With motion gating a still scene is detected every max_interval (2 s) only, with
+    // some jitter; the default max_absence (3 s) must bridge those gaps.
+    let gate = super::MotionConfig::default().max_interval;
+    let mut t = tracker();
+    let mut at = Duration::ZERO;
+    for i in 0..10u64 {
+        let u = t.update(at, VGA, &[face(300.0, 240.0, Some((N, 0.9)))]);
+        assert_eq!(u.face_tracks, vec![TrackId(1)], "detection {i}");
+        at += gate + ms(50 * (i % 3));
+    }
+    assert!(TrackerConfig::default().max_absence > gate + ms(500));
 }
 
 #[test]
