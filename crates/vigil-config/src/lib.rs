@@ -439,6 +439,14 @@ pub struct AuthSettings {
     pub purge_interval_secs: u64,
     /// Shortest password accepted, in characters.
     pub min_password_length: usize,
+    /// Least strength a new password needs, as the offline estimator zxcvbn scores it:
+    /// 0 (off) to 4; 3 ("safely unguessable") refuses common, keyboard-walk and
+    /// username-based passwords.
+    pub min_password_score: u8,
+    /// Seconds after signing in (or re-entering the password) during which sensitive
+    /// changes (TOTP, API keys, reset links) need no password again; after that they
+    /// ask for the current password (ASVS 3.7.1). 0 always asks.
+    pub reauth_window_secs: u64,
     /// How long an admin-issued password reset link stays valid, in minutes.
     pub reset_link_minutes: u64,
     /// Failed logins for one username from one address before that pair must wait.
@@ -480,6 +488,8 @@ impl Default for AuthSettings {
             session_lifetime_hours: 12,
             purge_interval_secs: 600,
             min_password_length: 12,
+            min_password_score: 3,
+            reauth_window_secs: 300,
             reset_link_minutes: 30,
             max_failures: 5,
             max_failures_per_ip: 20,

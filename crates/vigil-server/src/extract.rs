@@ -42,6 +42,44 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A JSON body that may be left out: no body at all gives `T::default()`, anything else
+/// is read like [`ApiJson`] (same codes). For routes whose body holds only optional
+/// fields, such as a confirmation password (`POST /api/v1/auth/totp/enroll`).
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let declared_empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            == Some("0");
+        let no_type = !req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        if declared_empty || no_type {
+            // Without a content type, only an empty body is acceptable.
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(T::default()));
+            }
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(OptionalJson(value))
+    }
+}
+
 /// `axum::extract::Query` with a 400 `bad_request` rejection in our shape.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

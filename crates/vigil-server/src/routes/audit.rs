@@ -1,19 +1,22 @@
 //! Reading the audit log: a filtered, paged JSON listing and a CSV export. Both are for
-//! admins only (see `routes/table.rs`); nothing here writes to the log.
+//! admins only (see `routes/table.rs`); each read is itself recorded (`audit.read`,
+//! `audit.export`) with the reader.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vigil_core::audit::AuditExport;
-use vigil_core::{audit, AuditRecord};
+use vigil_core::{audit, Actor, AuditRecord};
 
+use crate::auth::middleware::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::state::AppState;
 
 /// Filters shared by the listing and the export; every one is optional.
@@ -71,9 +74,12 @@ pub struct AuditPage {
     ))]
 pub async fn list(
     State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
-    let page = state.identity.audit_page(query.into()).await?;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let page = state.identity.audit_page(&actor, query.into()).await?;
     Ok(Json(AuditPage {
         items: page.items,
         next_before_seq: page.next_before_seq,
@@ -91,9 +97,12 @@ pub async fn list(
     ))]
 pub async fn export_csv(
     State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Response> {
-    let mut export = state.identity.audit_export(query.into())?;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let mut export = state.identity.audit_export(&actor, query.into()).await?;
     // The first chunk (header and first page) is read before answering, so a database
     // failure still gets a proper error status; later pages stream, keeping memory flat
     // for large exports.

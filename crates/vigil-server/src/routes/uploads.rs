@@ -2,20 +2,24 @@
 //! names. The type is decided by sniffing the bytes; the client's file name is kept for
 //! display only.
 //!
-//! Viewers may read, operators may write (see `auth::access`). Bodies stream in and out
+//! Viewers may read, operators may write (see `auth::access`). Creating and deleting
+//! are audited with the caller (`upload.create`, `upload.delete`). Bodies stream in and out
 //! (see `vigil_core::uploads`); content downloads answer `Range` (see [`super::media`]).
 //! Both transfer routes pass the media gate (`middleware::media_gate`).
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vigil_core::uploads::{sanitise_name, Read, Upload, UploadError, UploadId};
+use vigil_core::Actor;
 
+use crate::auth::middleware::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::routes::body::{
     field_chunks, file_body, next_field, no_file_field, raw_chunks, FileBody,
 };
@@ -70,16 +74,25 @@ fn parse_id(id: &str) -> ApiResult<UploadId> {
         (status = 429, description = "Too many media transfers for this caller", body = ErrorBody),
         (status = 503, description = "Too many media transfers on the server", body = ErrorBody),
     ))]
-pub async fn create(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
+    req: Request,
+) -> ApiResult<Response> {
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
     let upload = match file_body(&state, req).await? {
-        FileBody::Raw(body) => state.uploads.create(raw_chunks(body), None).await?,
+        FileBody::Raw(body) => state.uploads.create(&actor, raw_chunks(body), None).await?,
         FileBody::Multipart(mut form) => loop {
             let Some(field) = next_field(&mut form).await? else {
                 return Err(no_file_field());
             };
             if field.name() == Some("file") {
                 let name = field.file_name().and_then(sanitise_name);
-                break state.uploads.create(field_chunks(field), name).await?;
+                break state
+                    .uploads
+                    .create(&actor, field_chunks(field), name)
+                    .await?;
             }
         },
     };
@@ -185,8 +198,11 @@ pub async fn update(
               (status = 404, description = "No such upload", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.uploads.delete(&parse_id(&id)?).await?;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    state.uploads.delete(&actor, &parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
