@@ -17,6 +17,8 @@
 //! - [`runtime`]: the supervised runtime every background task starts through;
 //!   [`housekeeping`]: the purge of ended sessions and spent tokens.
 //! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
+//! - [`net`]: camera (and webhook) URLs: parsing and validation, redaction and
+//!   encryption of their credentials, and the SSRF guard applied after DNS resolution.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
 //! - [`vision`]: the Settings → vision pipeline mapping, the inference lanes' service
 //!   and the image-analysis use case (`POST /api/v1/analyze`, `vigil analyze`).
@@ -41,6 +43,7 @@ pub mod ids;
 pub mod lockouts;
 pub mod login;
 pub mod maintenance;
+pub mod net;
 pub mod reauth;
 pub mod runtime;
 pub mod sessions;
