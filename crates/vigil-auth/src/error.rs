@@ -26,6 +26,10 @@ pub enum AuthError {
     /// The password equals the username.
     #[error("the password must not be the username")]
     PasswordIsUsername,
+    /// The password is too easy to guess (zxcvbn's estimate is below the policy's
+    /// minimum); the text says why and what would help.
+    #[error("the password is too easy to guess: {0}")]
+    PasswordTooWeak(String),
     /// Another user already has this username.
     #[error("user `{0}` already exists")]
     UsernameTaken(String),

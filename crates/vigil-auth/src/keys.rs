@@ -30,6 +30,8 @@ pub mod purpose {
     pub const AUDIT: &str = "vigil audit chain v1";
     /// Encryption of TOTP seeds at rest.
     pub const TOTP: &str = "vigil totp seed v1";
+    /// Encryption of camera (and webhook) URLs at rest: they may carry credentials.
+    pub const SOURCE_URL: &str = "vigil source url v1";
     /// Device cookies of browsers that signed in before (login throttling).
     pub const DEVICE: &str = "vigil device cookie v1";
 }

@@ -1,6 +1,12 @@
 //! Argon2id password hashing with OWASP parameters (19 MiB, 2 iterations, 1 lane by
 //! default). Hashing is CPU- and memory-heavy, so it runs on the blocking pool behind a
 //! semaphore: a burst of logins queues instead of exhausting memory.
+//!
+//! The policy ([`Passwords::check_policy`]) is a length range, not the username, and an
+//! offline strength estimate (ASVS 2.1.7): `zxcvbn` (Dropbox's estimator; its word and
+//! password lists are compiled in, so nothing is fetched) must rate the password at
+//! least [`DEFAULT_MIN_SCORE`] out of 4, given the username as a word an attacker would
+//! try first. A refusal carries zxcvbn's warning and suggestions, so the person knows why.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,12 +21,19 @@ use crate::AuthError;
 /// Longest password accepted, in bytes (bounds hashing work per request).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// The least zxcvbn score (0–4) a new password needs by default: 3 means "safely
+/// unguessable: moderate protection from an offline attack" (over 10^10 guesses, the
+/// estimator's own advice for the minimum).
+pub const DEFAULT_MIN_SCORE: u8 = 3;
+
 /// Hashes and verifies passwords.
 #[derive(Debug, Clone)]
 pub struct Passwords {
     params: Params,
     permits: Arc<Semaphore>,
     min_length: usize,
+    /// Least zxcvbn score (0–4) a new password needs.
+    min_score: u8,
     /// A hash of a random password, verified against when the user does not exist so
     /// that unknown usernames cost the same time as wrong passwords.
     dummy: Arc<String>,
@@ -44,12 +57,22 @@ impl Passwords {
             params,
             permits: Arc::new(Semaphore::new(permits)),
             min_length,
+            min_score: DEFAULT_MIN_SCORE,
             dummy: Arc::new(dummy),
             verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Checks the password policy: length bounds and not the username itself.
+    /// The same hasher, requiring a zxcvbn score of at least `score` (0–4; 0 turns the
+    /// strength check off, above 4 is treated as 4).
+    pub fn with_min_score(mut self, score: u8) -> Passwords {
+        self.min_score = score.min(4);
+        self
+    }
+
+    /// Checks the password policy: length bounds, not the username itself, and hard
+    /// enough to guess (see the module docs). `username` is also given to the estimator
+    /// (with its part before an `@`), so variations of it count as easy.
     pub fn check_policy(&self, password: &str, username: &str) -> Result<(), AuthError> {
         let chars = password.chars().count();
         if chars < self.min_length {
@@ -65,7 +88,29 @@ impl Passwords {
         if password.trim().eq_ignore_ascii_case(username.trim()) {
             return Err(AuthError::PasswordIsUsername);
         }
-        Ok(())
+        self.check_strength(password, username)
+    }
+
+    /// Refuses a password zxcvbn rates below the minimum score, naming why.
+    fn check_strength(&self, password: &str, username: &str) -> Result<(), AuthError> {
+        if self.min_score == 0 {
+            return Ok(());
+        }
+        let username = username.trim().to_lowercase();
+        let mut inputs = vec![username.as_str(), "vigil"];
+        if let Some((local, _)) = username.split_once('@') {
+            inputs.push(local);
+        }
+        let estimate = zxcvbn::zxcvbn(password, &inputs);
+        if u8::from(estimate.score()) >= self.min_score {
+            return Ok(());
+        }
+        let lower = password.to_lowercase();
+        let has_username = username.chars().count() >= 3 && lower.contains(&username);
+        Err(AuthError::PasswordTooWeak(weakness(
+            estimate.feedback(),
+            has_username,
+        )))
     }
 
     /// The PHC string for `password`.
@@ -118,6 +163,26 @@ impl Passwords {
     }
 }
 
+/// zxcvbn's feedback as one sentence or two: the warning (what makes it guessable), then
+/// the suggestions; a generic hint when it has neither. The username may be what makes
+/// it weak, which zxcvbn's English does not say, so that is named first.
+fn weakness(feedback: Option<&zxcvbn::feedback::Feedback>, has_username: bool) -> String {
+    let mut parts = Vec::new();
+    if has_username {
+        parts.push("It is built from the username.".to_string());
+    }
+    if let Some(f) = feedback {
+        if let Some(warning) = f.warning() {
+            parts.push(warning.to_string());
+        }
+        parts.extend(f.suggestions().iter().map(ToString::to_string));
+    }
+    if parts.is_empty() {
+        parts.push("Add another word or two. Uncommon words are better.".to_string());
+    }
+    parts.join(" ")
+}
+
 fn hash_with(params: &Params, password: &str) -> Result<String, AuthError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
@@ -150,5 +215,36 @@ mod tests {
             .check_policy("bob-the-builder", "bob-the-builder")
             .is_err());
         assert!(p.check_policy("a long enough password", "bob").is_ok());
+    }
+
+    /// Common, username-based and keyboard-walk passwords are refused with zxcvbn's
+    /// reason; a passphrase of uncommon words passes.
+    #[test]
+    fn guessable_passwords_are_refused_with_the_reason() {
+        let p = Passwords::new(8 * 1024, 1, 12).unwrap();
+        let cases = [
+            ("password123456", "bob", "common"),
+            ("margaretmargaret", "margaret", "username"),
+            // Keyboard walks: one zxcvbn sees as a walk, one that is a common password.
+            ("wertyuiosdfghjkl", "bob", "keyboard"),
+            ("1qaz2wsx3edc4rfv", "bob", "common"),
+        ];
+        for (password, user, reason) in cases {
+            match p.check_policy(password, user) {
+                Err(AuthError::PasswordTooWeak(why)) => assert!(
+                    why.to_lowercase().contains(reason),
+                    "{password}: {why} should mention {reason}"
+                ),
+                other => panic!("{password} for {user}: {other:?}"),
+            }
+        }
+        for strong in [
+            "violet anchor drifts past ninety kilns",
+            "correct horse battery staple",
+        ] {
+            assert!(p.check_policy(strong, "bob").is_ok(), "{strong}");
+        }
+        let lenient = Passwords::new(8 * 1024, 1, 12).unwrap().with_min_score(0);
+        assert!(lenient.check_policy("password123456", "bob").is_ok());
     }
 }

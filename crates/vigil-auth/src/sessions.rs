@@ -34,6 +34,9 @@ pub struct Session {
     pub ip: Option<String>,
     /// Browser at login.
     pub user_agent: Option<String>,
+    /// When the person last proved who they are in this session (sign-in or a password
+    /// re-entered for a sensitive change), Unix ms.
+    pub authenticated_at: i64,
 }
 
 /// Session lifetimes.
@@ -49,7 +52,8 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-const COLUMNS: &str = "public_id, user_id, created_at, last_seen_at, expires_at, ip, user_agent";
+const COLUMNS: &str =
+    "public_id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, authenticated_at";
 
 fn read(row: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
@@ -60,6 +64,7 @@ fn read(row: &AnyRow) -> Result<Session, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
+        authenticated_at: row.try_get("authenticated_at")?,
     })
 }
 
@@ -69,15 +74,19 @@ pub fn csrf_token(keys: &Keys, cookie_value: &str) -> String {
 }
 
 /// Starts a session for `user_id`; returns the cookie value (shown once) and the session.
+/// `authenticated_at` is when the person last proved who they are: now for a sign-in,
+/// the replaced session's time when a session is only rotated.
 pub async fn create(
     db: &Database,
     user_id: &str,
     lifetimes: Lifetimes,
     ip: Option<&str>,
     user_agent: Option<&str>,
+    authenticated_at: Option<i64>,
 ) -> Result<(String, Session), AuthError> {
     let token = random_token(32);
     let now = now_ms();
+    let authenticated_at = authenticated_at.unwrap_or(now).min(now);
     let session = Session {
         id: new_id(),
         user_id: user_id.to_string(),
@@ -86,10 +95,11 @@ pub async fn create(
         expires_at: now.saturating_add(ms(lifetimes.absolute)),
         ip: ip.map(str::to_string),
         user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+        authenticated_at,
     };
     sqlx::query(
-        "INSERT INTO sessions (id_hash, public_id, user_id, created_at, last_seen_at, expires_at, ip, user_agent) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        "INSERT INTO sessions (id_hash, public_id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, authenticated_at) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
     )
     .bind(hash_token(&token))
     .bind(&session.id)
@@ -98,6 +108,7 @@ pub async fn create(
     .bind(session.expires_at)
     .bind(session.ip.as_deref())
     .bind(session.user_agent.as_deref())
+    .bind(authenticated_at)
     .execute(db.pool())
     .await
     .map_err(AuthError::db("starting a session"))?;
@@ -175,6 +186,28 @@ pub async fn revoke(db: &Database, id: &str, user_id: Option<&str>) -> Result<bo
     .await
     .map_err(AuthError::db("revoking a session"))?;
     Ok(done.rows_affected() > 0)
+}
+
+/// When the person behind the live session with public id `id` last proved who they
+/// are (Unix ms); `None` when there is no such session.
+pub async fn authenticated_at(db: &Database, id: &str) -> Result<Option<i64>, AuthError> {
+    sqlx::query_scalar("SELECT authenticated_at FROM sessions WHERE public_id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(AuthError::db("reading a session's sign-in time"))
+}
+
+/// Records that the person behind session `id` just proved who they are again (re-entered
+/// their password).
+pub async fn mark_authenticated(db: &Database, id: &str, at: i64) -> Result<(), AuthError> {
+    sqlx::query("UPDATE sessions SET authenticated_at = $1 WHERE public_id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(db.pool())
+        .await
+        .map_err(AuthError::db("recording a re-authentication"))?;
+    Ok(())
 }
 
 /// Ends every session of `user_id` except `keep` (a public id); returns how many ended.

@@ -111,6 +111,9 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// The event bus: retention of the `events` table and cross-instance fan-out.
     pub events: EventSettings,
+    /// Cameras: where `file` sources may live and which networks camera (and webhook)
+    /// URLs may reach beyond the default rules.
+    pub cameras: CameraSettings,
     /// Redis URL (`VIGIL_REDIS_URL`); when set, rate-limit budgets are shared by every
     /// Vigil instance using it, and events published on one instance reach every other.
     pub redis_url: Option<Secret>,
@@ -134,6 +137,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             rate_limit: RateLimitSettings::default(),
             events: EventSettings::default(),
+            cameras: CameraSettings::default(),
             redis_url: None,
         }
     }
@@ -439,6 +443,14 @@ pub struct AuthSettings {
     pub purge_interval_secs: u64,
     /// Shortest password accepted, in characters.
     pub min_password_length: usize,
+    /// Least strength a new password needs, as the offline estimator zxcvbn scores it:
+    /// 0 (off) to 4; 3 ("safely unguessable") refuses common, keyboard-walk and
+    /// username-based passwords.
+    pub min_password_score: u8,
+    /// Seconds after signing in (or re-entering the password) during which sensitive
+    /// changes (TOTP, API keys, reset links) need no password again; after that they
+    /// ask for the current password (ASVS 3.7.1). 0 always asks.
+    pub reauth_window_secs: u64,
     /// How long an admin-issued password reset link stays valid, in minutes.
     pub reset_link_minutes: u64,
     /// Failed logins for one username from one address before that pair must wait.
@@ -480,6 +492,8 @@ impl Default for AuthSettings {
             session_lifetime_hours: 12,
             purge_interval_secs: 600,
             min_password_length: 12,
+            min_password_score: 3,
+            reauth_window_secs: 300,
             reset_link_minutes: 30,
             max_failures: 5,
             max_failures_per_ip: 20,
@@ -514,6 +528,23 @@ impl Default for EventSettings {
             redis_channel: "vigil:events".into(),
         }
     }
+}
+
+/// Camera sources and the network guard in front of every outgoing connection that a
+/// user's URL decides (cameras, webhooks).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraSettings {
+    /// The only folder `file` cameras may read from (`VIGIL_CAMERAS__FILES_DIR`);
+    /// default `<data_dir>/camera-files`. A `file` URL outside it, or reaching outside it
+    /// through `..` or a symbolic link, is refused.
+    pub files_dir: Option<PathBuf>,
+    /// CIDR ranges (`VIGIL_CAMERAS__ALLOWED_NETWORKS`, e.g. `["127.0.0.1/32"]`) that camera
+    /// and webhook URLs may reach although the network guard refuses them by default:
+    /// loopback, link-local, cloud metadata, multicast, broadcast and unspecified
+    /// addresses. Private LAN ranges (10/8, 172.16/12, 192.168/16, fc00::/7) need no entry:
+    /// cameras live there. Vigil's own listen addresses stay refused whatever this says.
+    pub allowed_networks: Vec<IpNet>,
 }
 
 /// Request rate limits. A limit is written `N/second`, `N/minute`, `N/hour` or `N/day`.
@@ -605,6 +636,15 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
+    /// The folder `file` cameras may read from: configured, else `camera-files` in the
+    /// data directory.
+    pub fn camera_files_dir(&self) -> PathBuf {
+        self.cameras
+            .files_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("camera-files"))
+    }
+
     /// The effective settings as TOML with every secret masked, for `vigil config show`.
     pub fn to_masked_toml(&self) -> String {
         // Show what is in force, not what was left unset: resolve profile-dependent values.
@@ -615,5 +655,48 @@ impl Settings {
         // `Secret` serialises as a mask, so plain serialisation is already safe to print.
         toml::to_string_pretty(&effective)
             .unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_networks_are_cidrs_checked_when_the_config_is_read() {
+        let settings: Settings = toml::from_str(
+            "[cameras]\nallowed_networks = [\"127.0.0.1/32\", \"fd00::/8\"]\nfiles_dir = \"/srv/clips\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            settings.cameras.allowed_networks,
+            vec![
+                "127.0.0.1/32".parse::<IpNet>().unwrap(),
+                "fd00::/8".parse().unwrap()
+            ]
+        );
+        assert_eq!(settings.camera_files_dir(), PathBuf::from("/srv/clips"));
+
+        let err = toml::from_str::<Settings>("[cameras]\nallowed_networks = [\"10.0.0.0/33\"]\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("invalid IP address syntax"),
+            "{err}"
+        );
+        let err = toml::from_str::<Settings>("[cameras]\nallowed_network = []\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn camera_files_default_to_the_data_folder() {
+        let settings = Settings {
+            data_dir: PathBuf::from("/var/lib/vigil"),
+            ..Settings::default()
+        };
+        assert!(settings.cameras.allowed_networks.is_empty());
+        assert_eq!(
+            settings.camera_files_dir(),
+            PathBuf::from("/var/lib/vigil/camera-files")
+        );
     }
 }

@@ -296,6 +296,23 @@ impl Settings {
                 "must be at least 8 (OWASP's floor)".to_string(),
             );
         }
+        if auth.min_password_score > 4 {
+            fail(
+                "auth.min_password_score",
+                "VIGIL_AUTH__MIN_PASSWORD_SCORE",
+                format!("is {}; use 0 (off) to 4", auth.min_password_score),
+            );
+        }
+        if auth.reauth_window_secs > 3600 {
+            fail(
+                "auth.reauth_window_secs",
+                "VIGIL_AUTH__REAUTH_WINDOW_SECS",
+                format!(
+                    "is {}; keep it at most 3600 (an hour; 300 is the default)",
+                    auth.reauth_window_secs
+                ),
+            );
+        }
         if auth.max_failures == 0
             || auth.max_failures_per_ip == 0
             || auth.failure_window_minutes == 0

@@ -10,11 +10,12 @@
 use vigil_auth::audit::{Actor, AuditAction, Event};
 use vigil_auth::tokens::{self, Purpose};
 use vigil_auth::users::{self, User};
-use vigil_auth::{apikeys, sessions, Role};
+use vigil_auth::{apikeys, sessions, Principal, Role};
 
 use crate::error::Result;
 use crate::identity::Identity;
 use crate::ids::UserId;
+use crate::reauth::Confirm;
 
 /// A user to create.
 #[derive(Debug, Clone)]
@@ -149,14 +150,25 @@ impl Identity {
     }
 
     /// Issues a one-time password reset link for a user, replacing any earlier one.
-    /// The link starts with `auth.public_url`, else `fallback_base` (how this request
-    /// reached us).
+    /// The admin `caller` confirms with `password` or a recent sign-in (a link takes
+    /// over the account, so API keys cannot issue one; see [`crate::reauth`]). The link
+    /// starts with `auth.public_url`, else `fallback_base` (how this request reached us).
     pub async fn issue_reset_link(
         &self,
+        caller: &Principal,
         actor: &Actor,
         id: &UserId,
+        password: Option<&str>,
         fallback_base: &str,
     ) -> Result<ResetLink> {
+        self.confirm_sensitive(
+            caller,
+            actor,
+            password,
+            AuditAction::UserResetLink,
+            Confirm::PasswordOrRecentSignIn,
+        )
+        .await?;
         let user = self.user(id).await?;
         let (token, expires_at) = tokens::issue(
             &self.db,

@@ -13,6 +13,7 @@ use vigil_auth::{Principal, Role};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::ids::ApiKeyId;
+use crate::reauth::Confirm;
 
 /// Longest key lifetime, in days.
 pub const MAX_KEY_DAYS: u32 = 3650;
@@ -99,15 +100,28 @@ impl Identity {
 
     /// Creates a key. `creator` is the principal asking (none on the command line): a
     /// key may not get a higher role than its creator, and depends on the person behind
-    /// it (the signed-in user, or the person who made the key asking).
+    /// it (the signed-in user, or the person who made the key asking); a creator confirms
+    /// with `password` or a recent sign-in, and API keys cannot create keys (see
+    /// [`crate::reauth`]).
     pub async fn create_api_key(
         &self,
         actor: &Actor,
         creator: Option<&Principal>,
         new: NewApiKey,
+        password: Option<&str>,
     ) -> Result<CreatedApiKey> {
-        if creator.is_some_and(|c| new.role > c.role) {
-            return Err(Error::RoleAboveCreator);
+        if let Some(creator) = creator {
+            if new.role > creator.role {
+                return Err(Error::RoleAboveCreator);
+            }
+            self.confirm_sensitive(
+                creator,
+                actor,
+                password,
+                AuditAction::ApiKeyCreate,
+                Confirm::PasswordOrRecentSignIn,
+            )
+            .await?;
         }
         let expires_at = new
             .expiry

@@ -1,7 +1,11 @@
 //! Reading the audit log: a filtered, paged listing and a CSV export that streams page
-//! by page. Writing happens inside each use case ([`Identity`]'s methods), never here.
+//! by page. Writing happens inside each use case ([`Identity`]'s methods); the one
+//! record written here is of the reading itself (`audit.read`, `audit.export`, with the
+//! reader and the filters), since who looked at the log is part of the log.
 
-use vigil_auth::audit::{self, AuditFilter, AuditLog, AuditRecord, Outcome};
+use vigil_auth::audit::{
+    self, Actor, AuditAction, AuditFilter, AuditLog, AuditRecord, Event, Outcome,
+};
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
@@ -47,12 +51,46 @@ struct Parsed {
 }
 
 impl AuditQuery {
+    /// The filters that were set, for the record of a read.
+    fn describe(&self, event: Event) -> Event {
+        let mut event = event;
+        let texts = [
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("outcome", &self.outcome),
+            ("target", &self.target),
+        ];
+        for (name, value) in texts {
+            if let Some(v) = value {
+                event = event.detail(name, v.chars().take(MAX_FILTER_LEN).collect::<String>());
+            }
+        }
+        let numbers = [
+            ("since", self.since),
+            ("until", self.until),
+            ("limit", self.limit),
+            ("before_seq", self.before_seq),
+        ];
+        for (name, value) in numbers {
+            if let Some(v) = value {
+                event = event.detail(name, v);
+            }
+        }
+        event
+    }
+
     fn parse(self, default_limit: i64, max_limit: i64) -> Result<Parsed> {
         let text = |name: &str, value: Option<String>| -> Result<Option<String>> {
             match value {
-                Some(v) if v.is_empty() || v.chars().count() > MAX_FILTER_LEN => {
+                // No stored action, name or id has control characters, and PostgreSQL
+                // refuses a NUL in text outright (an error, not "no match").
+                Some(v)
+                    if v.is_empty()
+                        || v.chars().count() > MAX_FILTER_LEN
+                        || v.chars().any(char::is_control) =>
+                {
                     Err(Error::InvalidFilter(format!(
-                        "{name} must have 1 to {MAX_FILTER_LEN} characters"
+                        "{name} must have 1 to {MAX_FILTER_LEN} characters, none of them control characters"
                     )))
                 }
                 other => Ok(other),
@@ -152,8 +190,10 @@ impl AuditExport {
 
 impl Identity {
     /// Records matching `query`, newest first, one page (default [`LIST_DEFAULT`], at
-    /// most [`LIST_MAX`]).
-    pub async fn audit_page(&self, query: AuditQuery) -> Result<AuditPage> {
+    /// most [`LIST_MAX`]). The read is recorded after the page is taken, so the page
+    /// does not show its own record.
+    pub async fn audit_page(&self, actor: &Actor, query: AuditQuery) -> Result<AuditPage> {
+        let event = query.describe(Event::new(AuditAction::AuditRead));
         let q = query.parse(LIST_DEFAULT, LIST_MAX)?;
         // One extra row tells whether another page exists without a second query.
         let mut items = self
@@ -169,6 +209,8 @@ impl Identity {
         } else {
             None
         };
+        self.record(actor, event.detail("records", items.len()))
+            .await;
         Ok(AuditPage {
             items,
             next_before_seq,
@@ -176,14 +218,24 @@ impl Identity {
     }
 
     /// Starts a CSV export of the records matching `query` (at most [`EXPORT_MAX`]).
-    /// The filters are checked now, so a bad one is an error before any byte is sent.
-    pub fn audit_export(&self, query: AuditQuery) -> Result<AuditExport> {
+    /// The filters are checked now, so a bad one is an error before any byte is sent;
+    /// the export is recorded as it starts (newer records than its own are not in it:
+    /// it reads from the newest record existing before).
+    pub async fn audit_export(&self, actor: &Actor, query: AuditQuery) -> Result<AuditExport> {
+        let event = query.describe(Event::new(AuditAction::AuditExport));
         let q = query.parse(EXPORT_MAX, EXPORT_MAX)?;
+        // Pin the export to the records before its own, so it reads one fixed set.
+        let newest = self.audit.head().await?.map(|h| h.seq + 1);
+        let before_seq = match (q.before_seq, newest) {
+            (Some(b), Some(n)) => Some(b.min(n)),
+            (b, n) => b.or(n),
+        };
+        self.record(actor, event).await;
         Ok(AuditExport {
             log: self.audit.clone(),
             filter: q.filter,
             remaining: q.limit,
-            before_seq: q.before_seq,
+            before_seq,
             header_sent: false,
         })
     }

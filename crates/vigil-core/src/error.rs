@@ -31,9 +31,9 @@ pub enum Error {
     /// The password equals the username.
     #[error("the password must not be the username")]
     PasswordIsUsername,
-    /// The current password given to confirm an account change is wrong.
-    #[error("the current password is not correct")]
-    WrongPassword,
+    /// The password is too easy to guess; the text is the estimator's reason.
+    #[error("the password is too easy to guess: {0}")]
+    PasswordTooWeak(String),
     /// An API key name that is empty, too long or has control characters.
     #[error("a key name has 1 to 100 printable characters")]
     InvalidKeyName,
@@ -71,6 +71,13 @@ pub enum Error {
     /// An API key may not get a higher role than the person creating it.
     #[error("a key cannot have a higher role than its creator")]
     RoleAboveCreator,
+    /// A sensitive change needs the current password (the sign-in is older than the
+    /// re-authentication window), or is not for API keys at all; the text says which.
+    #[error("{0}")]
+    ReauthRequired(&'static str),
+    /// The current password given to confirm a sensitive change is wrong.
+    #[error("the current password is not correct")]
+    ReauthFailed,
 
     // Missing (404).
     /// The thing named does not exist (or the id is malformed, which is the same to a
@@ -126,6 +133,7 @@ impl From<AuthError> for Error {
             AuthError::PasswordTooShort { min } => Error::PasswordTooShort { min },
             AuthError::PasswordTooLong { max } => Error::PasswordTooLong { max },
             AuthError::PasswordIsUsername => Error::PasswordIsUsername,
+            AuthError::PasswordTooWeak(why) => Error::PasswordTooWeak(why),
             AuthError::UsernameTaken(name) => Error::UsernameTaken(name),
             AuthError::LastAdmin => Error::LastAdmin,
             AuthError::InvalidKeyName => Error::InvalidKeyName,

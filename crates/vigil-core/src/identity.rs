@@ -6,8 +6,10 @@
 //! The use cases themselves are methods on [`Identity`], one file per subject:
 //! [`crate::accounts`] (users), [`crate::login`] (sign-in, sign-out, password change
 //! and reset, who is calling), [`crate::sessions`], [`crate::totp`] (second factor and
-//! its policy), [`crate::apikeys`], [`crate::bootstrap`] (the first admin) and
-//! [`crate::audit`] (reading the log). Each method does the whole flow: validation,
+//! its policy), [`crate::apikeys`], [`crate::bootstrap`] (the first admin),
+//! [`crate::reauth`] (the password re-entered before sensitive changes),
+//! [`crate::denials`] (sampled records of refused requests) and [`crate::audit`]
+//! (reading the log). Each method does the whole flow: validation,
 //! the change, the audit record, the policy check.
 
 use std::sync::Arc;
@@ -44,6 +46,11 @@ pub struct Identity {
     pub reset_link_ttl: Duration,
     /// `auth.public_url` without a trailing slash: the base of links we hand out.
     pub public_url: Option<String>,
+    /// How long after signing in (or re-entering the password) sensitive changes need
+    /// no password again (`auth.reauth_window_secs`).
+    pub reauth_window: Duration,
+    /// Sampling of access-denial records (see [`crate::denials`]).
+    pub denials: std::sync::Arc<crate::denials::DenialSampler>,
 }
 
 impl Identity {
@@ -57,7 +64,8 @@ impl Identity {
                 a.argon2_memory_kib,
                 a.argon2_iterations,
                 a.min_password_length,
-            )?,
+            )?
+            .with_min_score(a.min_password_score),
             audit: AuditLog::new(db.clone(), keys.clone()),
             keys,
             lifetimes: Lifetimes {
@@ -78,6 +86,8 @@ impl Identity {
                 .public_url
                 .as_ref()
                 .map(|u| u.trim_end_matches('/').to_string()),
+            reauth_window: Duration::from_secs(a.reauth_window_secs),
+            denials: std::sync::Arc::new(crate::denials::DenialSampler::default()),
         })
     }
 

@@ -9,13 +9,16 @@
 //! Where things are:
 //! - [`identity`]: [`Identity`], the context of every identity use case; the use cases
 //!   are its methods, one file per subject: [`accounts`], [`login`], [`sessions`],
-//!   [`totp`], [`apikeys`], [`bootstrap`], [`audit`] (reading the log).
+//!   [`totp`], [`apikeys`], [`bootstrap`], [`reauth`] (confirming sensitive changes),
+//!   [`denials`] (sampled records of refused requests), [`audit`] (reading the log).
 //! - [`lockouts`]: which login lockouts to audit (one record per budget and window).
 //! - [`maintenance`]: opening the database for a command, migrate, backup, restore,
 //!   `vigil verify`'s checks.
 //! - [`runtime`]: the supervised runtime every background task starts through;
 //!   [`housekeeping`]: the purge of ended sessions and spent tokens.
 //! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
+//! - [`net`]: camera (and webhook) URLs: parsing and validation, redaction and
+//!   encryption of their credentials, and the SSRF guard applied after DNS resolution.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
 //! - [`vision`]: the Settings → vision pipeline mapping, the inference lanes' service
 //!   and the image-analysis use case (`POST /api/v1/analyze`, `vigil analyze`).
@@ -30,6 +33,7 @@ pub mod accounts;
 pub mod apikeys;
 pub mod audit;
 pub mod bootstrap;
+pub mod denials;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -39,6 +43,8 @@ pub mod ids;
 pub mod lockouts;
 pub mod login;
 pub mod maintenance;
+pub mod net;
+pub mod reauth;
 pub mod runtime;
 pub mod sessions;
 pub mod totp;
@@ -52,7 +58,7 @@ pub use ids::{ApiKeyId, SessionId, UploadId, UserId};
 // Plain data the front ends name (no storage behind them). Re-exported so routes and
 // commands depend on this crate alone.
 pub use vigil_auth::apikeys::ApiKey;
-pub use vigil_auth::audit::{Actor, AuditRecord};
+pub use vigil_auth::audit::{Actor, AuditRecord, ChainHead};
 pub use vigil_auth::sessions::Session;
 pub use vigil_auth::totp::Enrolment;
 pub use vigil_auth::users::User;

@@ -16,6 +16,7 @@ use vigil_store::now_ms;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::ids::{SessionId, UserId};
+use crate::reauth::Confirm;
 
 /// A verified credential and when it stops working at the latest (Unix ms; `None` for
 /// a key without expiry), so a cache of it never outlives it.
@@ -106,11 +107,16 @@ impl Identity {
     /// passwords and disabled accounts get the same [`Error::BadCredentials`].
     pub async fn login(&self, attempt: LoginAttempt, client: ClientInfo) -> Result<SignedIn> {
         let ip_key = client.ip.clone().unwrap_or_else(|| "unknown".into());
+        // The name as typed, for the throttle and the audit record. Control characters
+        // become U+FFFD: no username has them (so the attempt still fails as an unknown
+        // name), and PostgreSQL refuses a NUL in text, which would turn the refusal into
+        // a storage error.
         let typed: String = attempt
             .username
             .trim()
             .to_lowercase()
             .chars()
+            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
             .take(128)
             .collect();
         let refuse = |reason: &'static str| {
@@ -251,11 +257,24 @@ impl Identity {
         }
     }
 
-    /// Starts a session for `user_id`, ending the one the request came with.
+    /// Starts a session for `user_id` (just signed in), ending the one the request came
+    /// with.
     pub async fn start_session(
         &self,
         user_id: &UserId,
         client: &ClientInfo,
+    ) -> Result<StartedSession> {
+        self.rotate_session(user_id, client, None).await
+    }
+
+    /// Replaces the request's session with a new one (a new id after a privilege
+    /// change). `authenticated_at` carries over when the person last proved who they
+    /// are; `None` means now.
+    pub(crate) async fn rotate_session(
+        &self,
+        user_id: &UserId,
+        client: &ClientInfo,
+        authenticated_at: Option<i64>,
     ) -> Result<StartedSession> {
         if let Some(old) = &client.cookie {
             sessions::end(&self.db, old).await?;
@@ -266,6 +285,7 @@ impl Identity {
             self.lifetimes,
             client.ip.as_deref(),
             client.user_agent.as_deref(),
+            authenticated_at,
         )
         .await?;
         let csrf_token = sessions::csrf_token(&self.keys, &cookie_value);
@@ -314,34 +334,28 @@ impl Identity {
         })
     }
 
-    /// Checks the signed-in user's password before a sensitive account change.
-    pub(crate) async fn confirm_password(&self, user_id: &UserId, password: &str) -> Result<()> {
-        let creds = users::credentials(&self.db, user_id.as_str())
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        if !self
-            .passwords
-            .verify(password, Some(&creds.password_hash))
-            .await?
-        {
-            return Err(Error::WrongPassword);
-        }
-        Ok(())
-    }
-
-    /// Changes one's own password: the current one is checked, every other session of
-    /// the user ends and this one is replaced by a new one (returned).
+    /// Changes one's own password: the current one is required (see [`crate::reauth`]),
+    /// every other session of the user ends and this one is replaced by a new one
+    /// (returned).
     pub async fn change_password(
         &self,
+        caller: &Principal,
         actor: &Actor,
-        user_id: &UserId,
         current: &str,
         new: &str,
         client: &ClientInfo,
     ) -> Result<StartedSession> {
-        self.confirm_password(user_id, current).await?;
+        self.confirm_sensitive(
+            caller,
+            actor,
+            Some(current),
+            AuditAction::UserPasswordChange,
+            Confirm::PasswordAlways,
+        )
+        .await?;
+        let user_id = UserId::from_stored(caller.id.clone());
         users::set_password(&self.db, &self.passwords, user_id.as_str(), new).await?;
-        let started = self.start_session(user_id, client).await?;
+        let started = self.start_session(&user_id, client).await?;
         sessions::revoke_all(&self.db, user_id.as_str(), Some(&started.session.id)).await?;
         self.record(
             actor,

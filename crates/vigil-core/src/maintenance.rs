@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use vigil_auth::audit::AuditLog;
+use vigil_auth::audit::{AuditLog, ChainHead};
 use vigil_auth::Keys;
 use vigil_config::Settings;
-use vigil_store::backup::{create_backup, extract_verified, restore_backup, RestoreTarget};
+use vigil_store::backup::{
+    create_backup, extract_verified, read_manifest, restore_backup, AuditHead, RestoreTarget,
+};
 use vigil_store::db::{sqlite_path_from_url, DbOptions};
 use vigil_store::{open_blob_store, private_fs, Backend, Database};
 
@@ -133,10 +135,13 @@ pub struct BackupDone {
     pub blobs: usize,
     /// The database kind.
     pub backend: &'static str,
+    /// The audit chain's head written into the manifest (`None`: empty log).
+    pub audit_head: Option<ChainHead>,
 }
 
 /// Writes a backup archive of the database and blobs to `file` (refused if it exists
-/// unless `force`).
+/// unless `force`). The audit chain's head, read just before the snapshot, goes into
+/// the manifest: a copy of it outside the database (see `vigil verify --head-from`).
 pub async fn backup(settings: &Settings, file: &Path, force: bool) -> anyhow::Result<BackupDone> {
     if file.exists() && !force {
         bail!("{} exists; pass --force to overwrite it", file.display());
@@ -146,15 +151,30 @@ pub async fn backup(settings: &Settings, file: &Path, force: bool) -> anyhow::Re
         .await
         .context("the database is not ready for a backup")?;
     let blobs = open_blob_store(settings).await?;
-    let report = create_backup(&db, &settings.database_url(), blobs.as_ref(), file)
+    // Read before the snapshot, so the archived chain reaches it.
+    let audit_head = vigil_auth::audit::read_head(&db)
         .await
-        .context("writing the backup")?;
+        .context("reading the audit chain's head")?;
+    let manifest_head = audit_head.as_ref().map(|h| AuditHead {
+        seq: h.seq,
+        mac: h.mac.clone(),
+    });
+    let report = create_backup(
+        &db,
+        &settings.database_url(),
+        blobs.as_ref(),
+        file,
+        manifest_head,
+    )
+    .await
+    .context("writing the backup")?;
     db.close().await;
     Ok(BackupDone {
         path: report.path,
         bytes: report.bytes,
         blobs: report.blobs,
         backend: db.backend().as_str(),
+        audit_head,
     })
 }
 
@@ -212,11 +232,29 @@ pub async fn restore(settings: &Settings, file: &Path, force: bool) -> anyhow::R
     })
 }
 
+/// The audit chain head saved in a backup archive's manifest; an error when the archive
+/// has none (written before Vigil recorded it, or with an empty log).
+pub fn head_from_archive(file: &Path) -> anyhow::Result<ChainHead> {
+    let manifest = read_manifest(file)
+        .with_context(|| format!("reading the manifest of {}", file.display()))?;
+    let Some(head) = manifest.audit_head else {
+        bail!(
+            "{} records no audit chain head (an empty audit log, or written by an older Vigil)",
+            file.display()
+        );
+    };
+    Ok(ChainHead {
+        seq: head.seq,
+        mac: head.mac,
+    })
+}
+
 /// One integrity check of `vigil verify`. A new check is a variant plus its arm in
 /// [`Check::run`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
-    /// The audit log's MAC chain: no record altered, removed or reordered.
+    /// The audit log's MAC chain: no record altered, removed or reordered, and, given a
+    /// saved head, not cut short or rewritten before it.
     AuditLog,
 }
 
@@ -247,37 +285,61 @@ impl Check {
             Check::AuditLog => {
                 let log = AuditLog::new(inputs.db.clone(), inputs.keys.clone());
                 let report = log.verify().await.context("reading the audit log")?;
-                Ok(match report.problem {
-                    None => Finding {
-                        ok: true,
-                        message: format!(
-                            "{} record{}, chain intact",
-                            report.records,
-                            if report.records == 1 { "" } else { "s" }
-                        ),
-                    },
-                    Some(problem) => Finding {
+                if let Some(problem) = report.problem {
+                    return Ok(Finding {
                         ok: false,
                         message: problem.to_string(),
+                    });
+                }
+                let records = format!(
+                    "{} record{}, chain intact",
+                    report.records,
+                    if report.records == 1 { "" } else { "s" }
+                );
+                let Some(saved) = &inputs.head else {
+                    return Ok(Finding {
+                        ok: true,
+                        message: records,
+                    });
+                };
+                Ok(
+                    match log
+                        .check_head(saved)
+                        .await
+                        .context("reading the audit log")?
+                    {
+                        None => Finding {
+                            ok: true,
+                            message: format!("{records}, reaches the saved head #{}", saved.seq),
+                        },
+                        Some(mismatch) => Finding {
+                            ok: false,
+                            message: mismatch.to_string(),
+                        },
                     },
-                })
+                )
             }
         }
     }
 }
 
-/// What the checks share: the database and the keys the data was sealed with.
+/// What the checks share: the database, the keys the data was sealed with, and a saved
+/// audit chain head to compare with, if any.
 #[derive(Debug)]
 pub struct VerifyInputs {
     db: Database,
     keys: Keys,
+    head: Option<ChainHead>,
 }
 
 impl VerifyInputs {
-    /// Opens the database (read-only use) and loads the secret key. Refuses to run
-    /// without a configured or stored key: a fresh one would report every record as
-    /// altered.
-    pub async fn open(settings: &Settings) -> anyhow::Result<VerifyInputs> {
+    /// Opens the database (read-only use) and loads the secret key; the audit check
+    /// compares the chain with `head` when given. Refuses to run without a configured or
+    /// stored key: a fresh one would report every record as altered.
+    pub async fn open(
+        settings: &Settings,
+        head: Option<ChainHead>,
+    ) -> anyhow::Result<VerifyInputs> {
         if settings.secret_key.is_none() && !vigil_auth::keys::key_file(&settings.data_dir).exists()
         {
             bail!(
@@ -290,7 +352,7 @@ impl VerifyInputs {
         db.prepare_schema(false)
             .await
             .context("the database is not ready to verify")?;
-        Ok(VerifyInputs { db, keys })
+        Ok(VerifyInputs { db, keys, head })
     }
 
     /// Closes the database.

@@ -30,7 +30,7 @@ fn new_user(name: &str, role: Role) -> NewUser {
 
 async fn actions(identity: &Identity) -> Vec<String> {
     let page = identity
-        .audit_page(vigil_core::audit::AuditQuery::default())
+        .audit_page(&Actor::cli(), vigil_core::audit::AuditQuery::default())
         .await
         .expect("audit page");
     page.items.into_iter().rev().map(|r| r.action).collect()
@@ -154,17 +154,23 @@ async fn refusals_are_specific() {
         expiry: KeyExpiry::from_days(days),
     };
     assert!(matches!(
-        id.create_api_key(&cli, Some(&operator), key(Role::Admin, None))
+        id.create_api_key(&cli, Some(&operator), key(Role::Admin, None), None)
             .await,
         Err(Error::RoleAboveCreator)
     ));
+    // An API key has no password to confirm with: it cannot create keys at all.
     assert!(matches!(
-        id.create_api_key(&cli, Some(&operator), key(Role::Viewer, Some(0)))
+        id.create_api_key(&cli, Some(&operator), key(Role::Viewer, None), Some("x"))
+            .await,
+        Err(Error::ReauthRequired(_))
+    ));
+    assert!(matches!(
+        id.create_api_key(&cli, None, key(Role::Viewer, Some(0)), None)
             .await,
         Err(Error::InvalidExpiry(_))
     ));
     let created = id
-        .create_api_key(&cli, Some(&operator), key(Role::Operator, Some(30)))
+        .create_api_key(&cli, None, key(Role::Operator, Some(30)), None)
         .await
         .unwrap();
     let found = id

@@ -59,8 +59,16 @@ pub enum ErrorCode {
     PasswordTooLong,
     /// The password equals the username.
     PasswordIsUsername,
-    /// The current password given to confirm an account change is wrong.
-    WrongPassword,
+    /// The password is too easy to guess (common, a keyboard walk, built from the
+    /// username…); the message gives the estimator's reason and suggestions.
+    PasswordTooWeak,
+    /// A sensitive change (TOTP, API keys, reset links, password) needs the current
+    /// password: the sign-in is older than `auth.reauth_window_secs`, or the caller is an
+    /// API key, which cannot make such changes.
+    ReauthRequired,
+    /// The current password given to confirm a sensitive change is wrong (counted as a
+    /// failed sign-in; repeated failures get 429).
+    ReauthFailed,
     /// The API key name is empty, too long or has control characters.
     InvalidKeyName,
     /// The requested key lifetime is out of range.
@@ -107,7 +115,9 @@ impl ErrorCode {
             ErrorCode::Forbidden
             | ErrorCode::CsrfFailed
             | ErrorCode::TotpEnrollmentRequired
-            | ErrorCode::RoleAboveCreator => StatusCode::FORBIDDEN,
+            | ErrorCode::RoleAboveCreator
+            | ErrorCode::ReauthRequired
+            | ErrorCode::ReauthFailed => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -125,7 +135,7 @@ impl ErrorCode {
             | ErrorCode::PasswordTooShort
             | ErrorCode::PasswordTooLong
             | ErrorCode::PasswordIsUsername
-            | ErrorCode::WrongPassword
+            | ErrorCode::PasswordTooWeak
             | ErrorCode::InvalidKeyName
             | ErrorCode::InvalidExpiry
             | ErrorCode::TotpNotStarted
@@ -273,7 +283,9 @@ impl From<vigil_core::Error> for ApiError {
             E::PasswordTooShort { .. } => ErrorCode::PasswordTooShort,
             E::PasswordTooLong { .. } => ErrorCode::PasswordTooLong,
             E::PasswordIsUsername => ErrorCode::PasswordIsUsername,
-            E::WrongPassword => ErrorCode::WrongPassword,
+            E::PasswordTooWeak(_) => ErrorCode::PasswordTooWeak,
+            E::ReauthRequired(_) => ErrorCode::ReauthRequired,
+            E::ReauthFailed => ErrorCode::ReauthFailed,
             E::InvalidKeyName => ErrorCode::InvalidKeyName,
             E::InvalidExpiry(_) => ErrorCode::InvalidExpiry,
             E::TotpNotStarted => ErrorCode::TotpNotStarted,

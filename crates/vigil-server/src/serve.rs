@@ -139,11 +139,10 @@ impl Application {
             rate_limits_enabled = rate_limits.enabled,
             "storage ready"
         );
-        let uploads = Arc::new(vigil_core::uploads::Uploads::new(
-            db.clone(),
-            blobs.clone(),
-            &settings,
-        ));
+        let uploads = Arc::new(
+            vigil_core::uploads::Uploads::new(db.clone(), blobs.clone(), &settings)
+                .with_audit(identity.audit.clone()),
+        );
         let health = vigil_core::health::Health::new(db.clone(), blobs.clone())
             .with_rate_limiter(rate_limits.limiter.clone());
         Ok(Application {
@@ -207,8 +206,9 @@ impl Application {
 
     /// Starts the background tasks every server runs, through the supervised runtime
     /// (`state.runtime`): the `purge` of ended sessions and spent one-time tokens
-    /// (every `auth.purge_interval_secs`), event delivery, event retention and the
-    /// `readiness` probes (every `server.readiness_interval_secs`). [`Application::run_until_stopped`] calls it; a
+    /// (every `auth.purge_interval_secs`), the `denial-flush` of sampled access-denial
+    /// counts (every minute), event delivery, event retention and the `readiness` probes
+    /// (every `server.readiness_interval_secs`). [`Application::run_until_stopped`] calls it; a
     /// new task is one more `spawn_supervised` here (see `vigil_core::runtime`).
     fn start_tasks(&self) {
         let state = &self.state;
@@ -218,6 +218,18 @@ impl Application {
             .runtime
             .spawn_supervised("purge", move |stop: CancellationToken| {
                 vigil_core::housekeeping::run_purge(db.clone(), lifetimes, interval, stop)
+            });
+        // Counts of sampled access denials, written once their minute is over.
+        let identity = state.identity.clone();
+        state
+            .runtime
+            .spawn_supervised("denial-flush", move |stop: CancellationToken| {
+                let identity = identity.clone();
+                async move {
+                    identity
+                        .run_denial_flush(Duration::from_secs(60), stop)
+                        .await
+                }
             });
         // The event bus: delivery to subscribers (and between instances), and retention.
         let bus = state.events.clone();

@@ -6,7 +6,10 @@
 //! - `blobs/<key>` for every blob present after the snapshot was taken (blobs are written
 //!   before the rows that reference them and never modified, so every blob the snapshot
 //!   references is there);
-//! - `manifest.json` last, with the SHA-256 and size of every other entry.
+//! - `manifest.json` last, with the SHA-256 and size of every other entry, and the audit
+//!   chain's head at the time (its newest record's sequence number and MAC), a copy kept
+//!   outside the database so that a later cut of the newest audit records shows
+//!   (`vigil verify --head-from ARCHIVE`).
 //!
 //! Restore extracts into a staging folder, checks every entry against the manifest (and
 //! SQLite's `PRAGMA integrity_check`), and only then writes blobs and finally swaps the
@@ -43,6 +46,16 @@ pub struct EntrySum {
     pub size: u64,
 }
 
+/// The audit chain's head recorded in a manifest: the newest record's sequence number
+/// and MAC, read just before the database snapshot (so the archived chain reaches it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// Sequence number of the newest record.
+    pub seq: i64,
+    /// Its MAC, lowercase hex.
+    pub mac: String,
+}
+
 /// The manifest stored as the last entry of every archive.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -60,6 +73,10 @@ pub struct Manifest {
     pub schema_versions: Vec<i64>,
     /// Every entry except the manifest, by archive path.
     pub entries: BTreeMap<String, EntrySum>,
+    /// The audit chain's head when the backup was taken (`None` for an empty log, and in
+    /// archives written before Vigil recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<AuditHead>,
 }
 
 /// What a backup wrote.
@@ -83,12 +100,13 @@ pub struct RestoreReport {
 }
 
 /// Writes a consistent backup of `db` and `blobs` to `out` (atomically: a `.part` file
-/// renamed at the end). Safe while the server runs.
+/// renamed at the end), with `audit_head` in its manifest. Safe while the server runs.
 pub async fn create_backup(
     db: &Database,
     database_url: &str,
     blobs: &dyn BlobStore,
     out: &Path,
+    audit_head: Option<AuditHead>,
 ) -> Result<BackupReport, StoreError> {
     let parent = out
         .parent()
@@ -169,6 +187,7 @@ pub async fn create_backup(
         backend: db.backend().as_str().into(),
         schema_versions,
         entries,
+        audit_head,
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| StoreError::Archive(format!("cannot encode the manifest: {e}")))?;
@@ -193,6 +212,35 @@ pub async fn create_backup(
         blobs: archived,
         bytes,
     })
+}
+
+/// The manifest of an archive, read without extracting or checking the other entries
+/// (`vigil verify --head-from` needs only the audit head in it).
+pub fn read_manifest(archive: &Path) -> Result<Manifest, StoreError> {
+    let file =
+        File::open(archive).map_err(StoreError::io(format!("opening {}", archive.display())))?;
+    let mut tar = tar::Archive::new(file);
+    let entries = tar
+        .entries()
+        .map_err(|e| StoreError::Archive(format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| StoreError::Archive(format!("unreadable entry: {e}")))?;
+        let is_manifest = entry
+            .path()
+            .map(|p| p.as_os_str() == MANIFEST)
+            .unwrap_or(false);
+        if is_manifest {
+            let mut buf = Vec::new();
+            entry
+                .read_to_end(&mut buf)
+                .map_err(|e| StoreError::Archive(format!("truncated manifest: {e}")))?;
+            return serde_json::from_slice(&buf)
+                .map_err(|e| StoreError::Archive(format!("manifest is not valid: {e}")));
+        }
+    }
+    Err(StoreError::Archive(
+        "no manifest: the archive is incomplete".into(),
+    ))
 }
 
 /// Reads an archive into `staging`, checking names and every checksum against the

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use serde::Serialize;
@@ -15,7 +15,8 @@ use crate::error::VisionError;
 use crate::model::{EngineConfig, EngineKind, ModelError};
 use crate::pipeline::{AnalyzeOptions, ModelFiles, Pipeline, PipelineConfig};
 use crate::preprocess::{crop_resize, crop_resize_with_image_crate};
-use crate::result::BBox;
+use crate::result::{BBox, Face, ImageSize, MaskLabel, MaskResult};
+use crate::track::{MotionConfig, MotionGate, Tracker, TrackerConfig};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -37,7 +38,8 @@ pub struct BenchConfig {
 /// One measured cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
-    /// What ran: a model role, `pipeline:<detector>` or `resize:<impl>`.
+    /// What ran: a model role, `pipeline:<detector>`, `resize:<impl>`, `track:20_faces`
+    /// (one tracker update) or `motion_gate:frame` (one gate decision on the image).
     pub what: String,
     /// Engine (`-` for resize).
     pub engine: String,
@@ -70,7 +72,7 @@ impl BenchReport {
         for r in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<22} {:<12} {:>7} {:>11.2} {:>9.2} {:>5}",
+                "{:<22} {:<12} {:>7} {:>11.3} {:>9.3} {:>5}",
                 r.what, r.engine, r.threads, r.median_ms, r.min_ms, r.runs
             );
         }
@@ -94,6 +96,43 @@ fn time_runs(
     }
     times.sort_by(f64::total_cmp);
     Ok((times[times.len() / 2], times[0]))
+}
+
+/// One [`Tracker::update`] with 20 faces on a grid drifting 2 px per frame (tracks
+/// matched, windows full after the first runs): the per-frame cost of tracking.
+fn time_tracker(runs: usize) -> Result<(f64, f64), VisionError> {
+    let mut tracker = Tracker::new(TrackerConfig::default())
+        .map_err(|e| VisionError::Internal(format!("tracker config: {e}")))?;
+    let size = ImageSize {
+        width: 640,
+        height: 480,
+    };
+    let mut frame_no = 0u64;
+    time_runs(runs, || {
+        frame_no += 1;
+        let drift = (frame_no % 20) as f32 * 2.0;
+        let faces: Vec<Face> = (0..20)
+            .map(|i| Face {
+                bbox: BBox {
+                    x: 20.0 + 120.0 * (i % 5) as f32 + drift,
+                    y: 20.0 + 110.0 * (i / 5) as f32,
+                    width: 60.0,
+                    height: 80.0,
+                },
+                score: 0.9,
+                landmarks: Vec::new(),
+                mask: Some(MaskResult {
+                    label: MaskLabel::Mask,
+                    score: 0.9,
+                }),
+                liveness: None,
+                embedding: None,
+            })
+            .collect();
+        let at = Duration::from_millis(frame_no * 200);
+        std::hint::black_box(tracker.update(at, size, &faces));
+        Ok(())
+    })
 }
 
 /// Runs the benchmark.
@@ -135,6 +174,24 @@ pub fn bench(config: &BenchConfig) -> Result<BenchReport, VisionError> {
         1,
         time_runs(config.runs, || {
             std::hint::black_box(crop_resize_with_image_crate(&img, full, 300, 300));
+            Ok(())
+        })?,
+    ));
+
+    report
+        .rows
+        .push(row("track:20_faces", "-", 1, time_tracker(config.runs)?));
+    let mut gate = MotionGate::new(MotionConfig::default());
+    let mut frame_no = 0u64;
+    report.rows.push(row(
+        "motion_gate:frame",
+        "-",
+        1,
+        time_runs(config.runs, || {
+            // The same image at 5 fps: a still scene, every call shrinks and compares.
+            frame_no += 1;
+            let now = Duration::from_millis(frame_no * 200);
+            std::hint::black_box(gate.should_detect(&img, now));
             Ok(())
         })?,
     ));
@@ -301,4 +358,18 @@ fn bench_models(
         rows.push(row("liveness (1 face)", engine, threads, timing));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_update_is_timed_and_cheap() {
+        let (median, min) = time_tracker(20).unwrap();
+        assert!(min > 0.0 && min <= median, "{min} {median}");
+        // Generous bound for an unoptimised test build on a busy 2-core box: 20 faces
+        // must cost far less than one 5 fps frame period (200 ms).
+        assert!(median < 20.0, "{median} ms");
+    }
 }

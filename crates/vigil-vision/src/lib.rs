@@ -39,6 +39,12 @@
 //! [`bench::bench`] times each model per engine and thread count (`vigil eval`,
 //! `vigil bench`).
 //!
+//! # Tracking
+//!
+//! [`track`] follows faces across the frames of a camera or a video (ids, smoothed
+//! mask labels, one violation per person, zones) and gates detection on motion; pure
+//! logic over the result types above, no models.
+//!
 //! # Threading
 //!
 //! Everything here is synchronous and CPU-bound; [`Pipeline`] is `Send + Sync` and is
@@ -68,6 +74,7 @@ pub mod pool;
 pub mod preprocess;
 pub mod result;
 pub mod tensor;
+pub mod track;
 
 pub use classify::{Embedder, LivenessModel, MaskClassifier};
 pub use decode::{DecodeError, DecodeLimits};

@@ -74,9 +74,10 @@ pub enum Command {
     Backup(crate::commands::backup::BackupArgs),
     /// Restore a backup archive after verifying it. Stop the server first.
     Restore(crate::commands::backup::RestoreArgs),
-    /// Check stored data for tampering (the audit log's hash chain); exits 1 on a problem.
+    /// Check stored data for tampering (the audit log's hash chain, and with --head or
+    /// --head-from that its newest records were not cut off); exits 1 on a problem.
     /// Needs the server's secret_key. Safe while a server runs.
-    Verify,
+    Verify(crate::commands::verify::VerifyArgs),
     /// TLS helpers.
     #[command(subcommand)]
     Tls(crate::commands::tls::TlsCommand),
@@ -145,10 +146,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _guard = telemetry::init(&settings)?;
             backup::restore(&settings, &args).await
         }
-        Command::Verify => {
+        Command::Verify(args) => {
             let settings = load(&overrides)?;
             let _guard = telemetry::init(&settings)?;
-            verify::run(&settings).await
+            verify::run(&settings, &args).await
         }
         Command::Analyze(args) => vision_command(&overrides, move |s| analyze::run(&s, args)).await,
         Command::Eval(args) => vision_command(&overrides, move |s| eval::run(&s, args)).await,

@@ -48,6 +48,15 @@ impl AuditLog {
         for attempt in 1..=MAX_ATTEMPTS {
             match self.try_append(&mut draft).await {
                 Ok(seq) => {
+                    // The head, into the log stream: a copy the database cannot take back,
+                    // so a later cut of the newest records shows (see `head`).
+                    tracing::info!(
+                        target: "vigil::audit_head",
+                        seq,
+                        mac = %draft.hash,
+                        "audit chain head {seq}:{}",
+                        draft.hash
+                    );
                     if let Some(observer) = &self.observer {
                         observer.recorded(&AuditRecord::from(draft)).await;
                     }

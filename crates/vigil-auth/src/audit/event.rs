@@ -184,11 +184,30 @@ pub enum AuditAction {
     /// The access policy (which roles must use TOTP) changed.
     #[serde(rename = "policy.update")]
     PolicyUpdate,
+    /// A password re-entered to confirm a sensitive change (recorded when wrong).
+    #[serde(rename = "auth.reauth")]
+    AuthReauth,
+    /// A file was uploaded.
+    #[serde(rename = "upload.create")]
+    UploadCreate,
+    /// An upload was deleted.
+    #[serde(rename = "upload.delete")]
+    UploadDelete,
+    /// A request was refused with 403 (role, CSRF, re-authentication…); sampled: the
+    /// first per caller, route and minute, then one record counting the rest.
+    #[serde(rename = "access.denied")]
+    AccessDenied,
+    /// The audit log was read (a page of the listing).
+    #[serde(rename = "audit.read")]
+    AuditRead,
+    /// The audit log was exported as CSV.
+    #[serde(rename = "audit.export")]
+    AuditExport,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 23] = [
         AuditAction::AuthLogin,
         AuditAction::AuthLogout,
         AuditAction::UserCreate,
@@ -206,6 +225,12 @@ impl AuditAction {
         AuditAction::SessionRevoke,
         AuditAction::SessionRevokeAll,
         AuditAction::PolicyUpdate,
+        AuditAction::AuthReauth,
+        AuditAction::UploadCreate,
+        AuditAction::UploadDelete,
+        AuditAction::AccessDenied,
+        AuditAction::AuditRead,
+        AuditAction::AuditExport,
     ];
 
     /// The stored, dotted name (`auth.login`); what filters and events match on.
@@ -228,6 +253,12 @@ impl AuditAction {
             AuditAction::SessionRevoke => "session.revoke",
             AuditAction::SessionRevokeAll => "session.revoke_all",
             AuditAction::PolicyUpdate => "policy.update",
+            AuditAction::AuthReauth => "auth.reauth",
+            AuditAction::UploadCreate => "upload.create",
+            AuditAction::UploadDelete => "upload.delete",
+            AuditAction::AccessDenied => "access.denied",
+            AuditAction::AuditRead => "audit.read",
+            AuditAction::AuditExport => "audit.export",
         }
     }
 }
@@ -341,6 +372,12 @@ mod tests {
                 "session.revoke",
                 "session.revoke_all",
                 "policy.update",
+                "auth.reauth",
+                "upload.create",
+                "upload.delete",
+                "access.denied",
+                "audit.read",
+                "audit.export",
             ]
         );
     }

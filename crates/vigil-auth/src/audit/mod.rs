@@ -10,8 +10,10 @@
 //! token, changing `secret_key` makes every existing record fail verification.
 //!
 //! Limits: removing the newest records (truncating the tail) leaves a valid shorter
-//! chain, which only a copy of the head kept elsewhere (a backup, an exported CSV) can
-//! reveal; and anyone holding `secret_key` can rewrite the whole chain.
+//! chain, which only a copy of the head kept elsewhere can reveal ([`head`]: every
+//! append logs the head under target `vigil::audit_head`, every backup manifest holds
+//! it, and [`AuditLog::check_head`] compares the chain with a saved one); and anyone
+//! holding `secret_key` can rewrite the whole chain.
 //!
 //! Concurrency: appends are serialised by the database itself, so several tasks, several
 //! servers on one PostgreSQL, or the CLI next to a server on one SQLite file all extend
@@ -37,12 +39,14 @@ use crate::Keys;
 mod append;
 mod csv;
 pub mod event;
+pub mod head;
 mod query;
 mod record;
 mod verify;
 
 pub use csv::{write_csv_header, write_csv_records, CSV_COLUMNS};
 pub use event::{Actor, ActorKind, AuditAction, Event, Outcome};
+pub use head::{read_head, ChainHead, HeadMismatch, HEAD_LOG_TARGET};
 pub use query::{AuditFilter, MAX_LIST_LIMIT};
 pub use record::AuditRecord;
 pub use verify::{Problem, ProblemKind, VerifyReport};

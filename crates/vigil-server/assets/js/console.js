@@ -7,7 +7,10 @@
 //
 // Every call sends the CSRF token from <meta name="csrf-token"> (and takes a new one from
 // any answer that carries `csrf_token`, since password and TOTP changes rotate the
-// session). Errors go into the nearest [data-status] live region. Text from the server
+// session). Errors go into the nearest [data-status] live region. When the server wants
+// the current password to confirm a sensitive change (403 `reauth_required`: the sign-in
+// is older than a few minutes), the page asks for it in the #reauth-dialog and sends
+// the same request again with `current_password`. Text from the server
 // is only ever set with textContent; the one exception is the QR code, an SVG the server
 // makes itself. Loaded as a module from a file so it runs under the strict CSP.
 
@@ -204,6 +207,62 @@ const ON_ERROR = {
   },
 };
 
+/** Asks for the current password in the page's dialog; resolves to it, or to null when
+ *  the person cancels (or the page has no dialog). `problem` is shown as an error. */
+function askPassword(problem) {
+  const dialog = document.getElementById("reauth-dialog");
+  if (!dialog || typeof dialog.showModal !== "function") return Promise.resolve(null);
+  const form = dialog.querySelector("form");
+  const input = document.getElementById("reauth-password");
+  const status = dialog.querySelector("[data-status]");
+  status.textContent = problem || "";
+  status.classList.toggle("error", Boolean(problem));
+  input.value = "";
+  return new Promise((resolve) => {
+    let answer = null;
+    const onSubmit = (event) => {
+      event.preventDefault();
+      if (input.value === "") {
+        status.textContent = "Enter your current password.";
+        status.classList.add("error");
+        input.focus();
+        return;
+      }
+      answer = input.value;
+      dialog.close();
+    };
+    const onClose = () => {
+      form.removeEventListener("submit", onSubmit);
+      input.value = "";
+      resolve(answer);
+    };
+    form.addEventListener("submit", onSubmit);
+    dialog.addEventListener("close", onClose, { once: true });
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+/** `api`, asking for the current password and retrying when the server wants it. */
+async function callConfirmed(method, url, body) {
+  let send = body;
+  let asked = false;
+  for (;;) {
+    try {
+      return await api(method, url, send);
+    } catch (err) {
+      const wantsPassword =
+        err instanceof ApiFailure &&
+        (err.code === "reauth_required" || (asked && err.code === "reauth_failed"));
+      if (!wantsPassword) throw err;
+      const password = await askPassword(asked ? err.message : "");
+      if (password === null) throw err;
+      send = { ...(body || {}), current_password: password };
+      asked = true;
+    }
+  }
+}
+
 async function run(el, method, url, body) {
   const confirmText = el.dataset.confirm;
   if (confirmText && !window.confirm(confirmText)) return;
@@ -214,7 +273,7 @@ async function run(el, method, url, body) {
   el.setAttribute("aria-busy", "true");
   say(el, "Working…", "");
   try {
-    const data = await api(method, url, body);
+    const data = await callConfirmed(method, url, body);
     say(el, "Done.", "ok");
     const [name, ...rest] = (el.dataset.then || "").split(":");
     const then = THEN[name];
@@ -263,6 +322,8 @@ document.addEventListener("click", (event) => {
     copy(button, document.getElementById(button.dataset.copy));
   } else if (button.dataset.action === "reload") {
     window.location.reload();
+  } else if (button.dataset.action === "close-dialog") {
+    button.closest("dialog")?.close();
   }
 });
 

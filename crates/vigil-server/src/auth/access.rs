@@ -19,6 +19,11 @@ pub enum Access {
     Role(Role),
     /// A signed-in person (any role), not an API key: their own account.
     Account,
+    /// A signed-in person whose role is at least this, not an API key: a sensitive
+    /// change the person confirms with their password or a recent sign-in (creating API
+    /// keys, issuing reset links; see `vigil_core::reauth`). Keys get 403
+    /// `reauth_required`, since they have no password to confirm with.
+    Confirmed(Role),
     /// A console page for a signed-in person whose role is at least this. Anonymous
     /// visitors are redirected to the login page instead of getting a 401.
     Page(Role),

@@ -154,7 +154,8 @@ impl AuthCache {
         match action {
             // Actions that grant nothing to an existing credential.
             "auth.login" | "user.create" | "user.bootstrap" | "user.reset_link"
-            | "apikey.create" | "totp.enroll_start" => return,
+            | "apikey.create" | "totp.enroll_start" | "auth.reauth" | "upload.create"
+            | "upload.delete" | "access.denied" | "audit.read" | "audit.export" => return,
             "policy.update" => return self.clear(),
             _ => {}
         }

@@ -2,6 +2,12 @@
 //! cookie), look up the route's rule ([`access::lookup`], declared in `routes/table.rs`),
 //! check CSRF for cookie-authenticated writes, and either pass the request on with the
 //! [`Principal`] in its extensions or answer 401/403 (or redirect a page to the login).
+//!
+//! Every 403, whether refused here (role, CSRF, origin) or by the handler (a missing
+//! confirmation, a role above the creator's), is audited as `access.denied` with the
+//! caller, sampled per caller, route and minute (`vigil_core::denials`) so a flood
+//! cannot fill the log. A wrong confirmation password (`reauth_failed`) is left to the
+//! use case, which records every one.
 
 use std::time::{Duration, Instant};
 
@@ -13,12 +19,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use vigil_auth::{token, Principal, PrincipalKind, Role};
 use vigil_config::Profile;
+use vigil_core::denials::Denial;
 use vigil_core::login::Verified;
+use vigil_core::Actor;
 
 use super::access::{self, Access};
 use super::cache::{AuthCache, Owners};
 use super::cookie;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, ErrorInfo};
 use crate::middleware::client_ip::ClientAddr;
 use crate::state::AppState;
 
@@ -56,13 +64,64 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         Err(resp) => return resp,
     };
     let client = req.extensions().get::<ClientAddr>().copied();
+    let method = req.method().to_string();
     if let Err(refusal) = authorize(&state, rule, principal.as_ref(), &req, client.as_ref()) {
+        if let Some(code) = denial_code(&refusal) {
+            audit_denial(&state, code, principal.as_ref(), client, &method, &path).await;
+        }
         return *refusal;
     }
-    if let Some(p) = principal {
-        req.extensions_mut().insert(p);
+    if let Some(p) = &principal {
+        req.extensions_mut().insert(p.clone());
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    if let Some(code) = denial_code(&resp) {
+        audit_denial(&state, code, principal.as_ref(), client, &method, &path).await;
+    }
+    resp
+}
+
+/// The error code of `resp` when it is a 403 to audit as an access denial: every 403
+/// except a wrong confirmation password, which its use case records in full.
+fn denial_code(resp: &Response) -> Option<ErrorCode> {
+    if resp.status() != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let code = resp
+        .extensions()
+        .get::<ErrorInfo>()
+        .map_or(ErrorCode::Forbidden, |i| i.code);
+    (code != ErrorCode::ReauthFailed).then_some(code)
+}
+
+/// Records a refusal with `code` as an access denial (sampled, see
+/// `vigil_core::denials`).
+async fn audit_denial(
+    state: &AppState,
+    code: ErrorCode,
+    principal: Option<&Principal>,
+    client: Option<ClientAddr>,
+    method: &str,
+    route: &str,
+) {
+    let ip = client.and_then(|c| c.ip_text());
+    let actor = match principal {
+        Some(p) => Actor::principal(p, ip),
+        None => Actor::anonymous(None, ip),
+    };
+    let code = serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "forbidden".into());
+    state
+        .identity
+        .record_denial(Denial {
+            actor,
+            method: method.to_string(),
+            route: route.to_string(),
+            code,
+        })
+        .await;
 }
 
 /// The caller behind an API key or session cookie. A presented API key that is wrong,
@@ -183,7 +242,12 @@ fn authorize(
             "this route is for signed-in people, not API keys",
         ),
         (Access::Account | Access::AccountPage, Some(_)) => Ok(()),
-        (Access::Role(min) | Access::Page(min), Some(p)) => {
+        (Access::Confirmed(_), Some(p)) if !p.is_user() => deny(
+            ErrorCode::ReauthRequired,
+            "this change needs a person who confirms it with their password; API keys cannot \
+             make it (sign in to the console, or use the `vigil` command on the server)",
+        ),
+        (Access::Role(min) | Access::Page(min) | Access::Confirmed(min), Some(p)) => {
             if must_enroll(p) && !rule.allowed_before_totp_enrolment() {
                 if rule.is_page() {
                     return Err(Box::new(redirect("/account")));

@@ -36,6 +36,10 @@ pub struct NewApiKey {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<Option<u32>>,
+    /// The creator's current password; may be left out within `auth.reauth_window_secs`
+    /// (default 5 minutes) of signing in. API keys cannot create keys.
+    #[serde(default)]
+    pub current_password: Option<String>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, by default).
@@ -63,10 +67,15 @@ pub struct CreatedApiKey {
     pub api_key: ApiKeyView,
 }
 
-/// Create a key. The response is the only time the key is shown.
+/// Create a key. The response is the only time the key is shown. Only a signed-in
+/// person can create keys, confirming with the current password unless they signed in
+/// recently; an API key gets 403 `reauth_required` (a leaked key must not mint its own
+/// successors).
 #[utoipa::path(post, path = "/api/v1/apikeys", tag = "apikeys", request_body = NewApiKey,
     responses((status = 201, description = "Created (key shown once)", body = CreatedApiKey),
-              (status = 422, description = "Invalid name or expiry (`invalid_expiry`: an admin key without expiry or beyond 365 days)", body = ErrorBody)))]
+              (status = 403, description = "The current password is needed (`reauth_required`; always for API keys) or wrong (`reauth_failed`), or the role is above the creator's", body = ErrorBody),
+              (status = 422, description = "Invalid name or expiry (`invalid_expiry`: an admin key without expiry or beyond 365 days)", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -81,7 +90,7 @@ pub async fn create(
     };
     let created = state
         .identity
-        .create_api_key(&actor, Some(&caller), new)
+        .create_api_key(&actor, Some(&caller), new, body.current_password.as_deref())
         .await?;
     Ok((
         StatusCode::CREATED,

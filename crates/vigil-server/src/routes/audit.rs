@@ -1,38 +1,59 @@
 //! Reading the audit log: a filtered, paged JSON listing and a CSV export. Both are for
-//! admins only (see `routes/table.rs`); nothing here writes to the log.
+//! admins only (see `routes/table.rs`); each read is itself recorded (`audit.read`,
+//! `audit.export`) with the reader.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vigil_core::audit::AuditExport;
-use vigil_core::{audit, AuditRecord};
+use vigil_core::{audit, Actor, AuditRecord};
 
+use crate::auth::middleware::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::state::AppState;
 
 /// Filters shared by the listing and the export; every one is optional.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Exact action (`auth.login`) or a prefix ending in `.` or `.*` (`auth.`, `auth.*`).
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub action: Option<String>,
     /// Exact actor name (username or API key name).
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub actor: Option<String>,
     /// `success` or `failure`.
+    #[param(pattern = "^(success|failure)$")]
     pub outcome: Option<String>,
     /// Records at or after this time, Unix ms.
     pub since: Option<i64>,
     /// Records strictly before this time, Unix ms.
     pub until: Option<i64>,
     /// Exact target id.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub target: Option<String>,
     /// Listing: page size, 1–500 (default 100). Export: most rows, 1–100000 (default 100000).
+    #[param(minimum = 1, maximum = 100_000)]
     pub limit: Option<i64>,
     /// Only records with a smaller sequence number (the previous page's `next_before_seq`).
     pub before_seq: Option<i64>,
@@ -71,9 +92,12 @@ pub struct AuditPage {
     ))]
 pub async fn list(
     State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
-    let page = state.identity.audit_page(query.into()).await?;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let page = state.identity.audit_page(&actor, query.into()).await?;
     Ok(Json(AuditPage {
         items: page.items,
         next_before_seq: page.next_before_seq,
@@ -91,9 +115,12 @@ pub async fn list(
     ))]
 pub async fn export_csv(
     State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Response> {
-    let mut export = state.identity.audit_export(query.into())?;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    let mut export = state.identity.audit_export(&actor, query.into()).await?;
     // The first chunk (header and first page) is read before answering, so a database
     // failure still gets a proper error status; later pages stream, keeping memory flat
     // for large exports.

@@ -13,7 +13,7 @@ use vigil_core::{Actor, Identity, PrincipalKind, Role, SessionId, UserId};
 use crate::auth::middleware::Caller;
 use crate::auth::{cookie, device};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, OptionalJson};
 use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::routes::views::{SessionView, UserView};
 use crate::state::AppState;
@@ -217,11 +217,14 @@ pub struct Rotated {
     pub csrf_token: String,
 }
 
-/// Change one's own password. Every other session of the user ends and this one gets a
-/// new id (new cookie and CSRF token).
+/// Change one's own password (the current one is always required). Every other session
+/// of the user ends and this one gets a new id (new cookie and CSRF token). A wrong
+/// current password counts as a failed sign-in.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
     responses((status = 200, description = "Changed", body = Rotated),
-              (status = 422, description = "Wrong current password or weak new one", body = ErrorBody)))]
+              (status = 403, description = "Wrong current password (`reauth_failed`)", body = ErrorBody),
+              (status = 422, description = "Weak new password (`password_too_weak`, `password_too_short`…)", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -233,8 +236,8 @@ pub async fn change_password(
     let started = state
         .identity
         .change_password(
+            &caller,
             &actor,
-            &user_id_of(&caller),
             &body.current_password,
             &body.new_password,
             &client_info(&headers, client.as_ref()),
@@ -258,20 +261,36 @@ pub struct TotpEnrolment {
     pub qr_svg: String,
 }
 
+/// A confirmation of a sensitive change: the current password, which may be left out
+/// within `auth.reauth_window_secs` (default 5 minutes) of signing in or of the last
+/// confirmation.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reauth {
+    /// The caller's current password.
+    #[serde(default)]
+    pub current_password: Option<String>,
+}
+
 /// Start TOTP enrolment: returns the seed as URI, base32 and QR code. Not active until
-/// confirmed with a code.
+/// confirmed with a code. Needs the current password unless the sign-in is recent (the
+/// body may then be left out).
 #[utoipa::path(post, path = "/api/v1/auth/totp/enroll", tag = "auth",
+    request_body(content = Option<Reauth>, description = "The current password (optional within the re-authentication window)"),
     responses((status = 200, description = "Scan this", body = TotpEnrolment),
-              (status = 409, description = "TOTP is already on", body = ErrorBody)))]
+              (status = 403, description = "The current password is needed (`reauth_required`) or wrong (`reauth_failed`)", body = ErrorBody),
+              (status = 409, description = "TOTP is already on", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody)))]
 pub async fn totp_enroll(
     State(state): State<AppState>,
     Caller(caller): Caller,
     client: Option<Extension<ClientAddr>>,
+    OptionalJson(body): OptionalJson<Reauth>,
 ) -> ApiResult<Json<TotpEnrolment>> {
     let actor = Actor::principal(&caller, ip_of(client.as_ref()));
     let e = state
         .identity
-        .begin_totp(&actor, &user_id_of(&caller))
+        .begin_totp(&caller, &actor, body.current_password.as_deref())
         .await?;
     Ok(Json(TotpEnrolment {
         otpauth_uri: e.otpauth_uri,
@@ -299,7 +318,7 @@ pub struct TotpConfirmed {
 }
 
 /// Confirm TOTP enrolment with a current code. Turns TOTP on, returns recovery codes
-/// (once) and rotates the session.
+/// (once), rotates the session and ends every other session of the user.
 #[utoipa::path(post, path = "/api/v1/auth/totp/confirm", tag = "auth", request_body = TotpCode,
     responses((status = 200, description = "TOTP is on", body = TotpConfirmed),
               (status = 401, description = "Wrong code", body = ErrorBody)))]
@@ -314,8 +333,8 @@ pub async fn totp_confirm(
     let enabled = state
         .identity
         .confirm_totp(
+            &caller,
             &actor,
-            &user_id_of(&caller),
             &body.code,
             &client_info(&headers, client.as_ref()),
         )
@@ -340,10 +359,13 @@ pub struct PasswordConfirm {
     pub password: String,
 }
 
-/// Turn TOTP off (password required). Refused when the policy requires TOTP for the role.
+/// Turn TOTP off (the password is always required). Refused when the policy requires
+/// TOTP for the role.
 #[utoipa::path(post, path = "/api/v1/auth/totp/disable", tag = "auth", request_body = PasswordConfirm,
     responses((status = 204, description = "TOTP is off"),
-              (status = 409, description = "The role must use TOTP", body = ErrorBody)))]
+              (status = 403, description = "Wrong password (`reauth_failed`)", body = ErrorBody),
+              (status = 409, description = "The role must use TOTP", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody)))]
 pub async fn totp_disable(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -353,7 +375,7 @@ pub async fn totp_disable(
     let actor = Actor::principal(&caller, ip_of(client.as_ref()));
     state
         .identity
-        .disable_totp(&actor, &user_id_of(&caller), caller.role, &body.password)
+        .disable_totp(&caller, &actor, &body.password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -50,6 +50,8 @@ use crate::state::AppState;
 const VIEWER: Access = Access::Role(Role::Viewer);
 const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
+/// Admins who confirm with their password or a recent sign-in; never API keys.
+const ADMIN_PERSON: Access = Access::Confirmed(Role::Admin);
 
 /// What answers a route.
 #[derive(Clone, Copy)]
@@ -297,9 +299,12 @@ pub static ROUTES: &[Route] = &[
     Route::api(Method::DELETE, "/api/v1/users/{id}", ADMIN, || {
         routes!(users::delete)
     }),
-    Route::api(Method::POST, "/api/v1/users/{id}/reset-link", ADMIN, || {
-        routes!(users::reset_link)
-    }),
+    Route::api(
+        Method::POST,
+        "/api/v1/users/{id}/reset-link",
+        ADMIN_PERSON,
+        || routes!(users::reset_link),
+    ),
     Route::api(Method::GET, "/api/v1/users/{id}/sessions", ADMIN, || {
         routes!(users::list_sessions)
     }),
@@ -315,7 +320,7 @@ pub static ROUTES: &[Route] = &[
     Route::api(Method::GET, "/api/v1/apikeys", ADMIN, || {
         routes!(apikeys::list)
     }),
-    Route::api(Method::POST, "/api/v1/apikeys", ADMIN, || {
+    Route::api(Method::POST, "/api/v1/apikeys", ADMIN_PERSON, || {
         routes!(apikeys::create)
     }),
     Route::api(Method::DELETE, "/api/v1/apikeys/{id}", ADMIN, || {

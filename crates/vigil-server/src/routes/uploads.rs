@@ -2,22 +2,26 @@
 //! names. The type is decided by sniffing the bytes; the client's file name is kept for
 //! display only.
 //!
-//! Viewers may read, operators may write (see `auth::access`). Bodies stream in and out
+//! Viewers may read, operators may write (see `auth::access`). Creating and deleting
+//! are audited with the caller (`upload.create`, `upload.delete`). Bodies stream in and out
 //! (see `vigil_core::uploads`); content downloads answer `Range` (see [`super::media`]).
 //! Both transfer routes pass the media gate (`middleware::media_gate`).
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vigil_core::uploads::{sanitise_name, Read, Upload, UploadError, UploadId};
+use vigil_core::Actor;
 
+use crate::auth::middleware::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::routes::body::{
-    field_chunks, file_body, next_field, no_file_field, raw_chunks, FileBody,
+    field_chunks, file_body, next_field, no_file_field, raw_chunks, Binary, FileBody, FileForm,
 };
 use crate::routes::media;
 use crate::state::AppState;
@@ -60,7 +64,8 @@ fn parse_id(id: &str) -> ApiResult<UploadId> {
 /// arrives. The type is sniffed from the first bytes; images have the image size limit,
 /// everything else the media limit. Returns its metadata.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
-    request_body(content_type = "multipart/form-data", description = "A `file` field, or any raw body"),
+    request_body(description = "A form with a `file` field, or the file as the raw body (any type; the bytes decide)",
+        content((FileForm = "multipart/form-data"), (Binary = "application/octet-stream"))),
     responses(
         (status = 201, description = "Stored", body = UploadView),
         (status = 400, description = "Malformed body", body = ErrorBody),
@@ -70,16 +75,25 @@ fn parse_id(id: &str) -> ApiResult<UploadId> {
         (status = 429, description = "Too many media transfers for this caller", body = ErrorBody),
         (status = 503, description = "Too many media transfers on the server", body = ErrorBody),
     ))]
-pub async fn create(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
+    req: Request,
+) -> ApiResult<Response> {
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
     let upload = match file_body(&state, req).await? {
-        FileBody::Raw(body) => state.uploads.create(raw_chunks(body), None).await?,
+        FileBody::Raw(body) => state.uploads.create(&actor, raw_chunks(body), None).await?,
         FileBody::Multipart(mut form) => loop {
             let Some(field) = next_field(&mut form).await? else {
                 return Err(no_file_field());
             };
             if field.name() == Some("file") {
                 let name = field.file_name().and_then(sanitise_name);
-                break state.uploads.create(field_chunks(field), name).await?;
+                break state
+                    .uploads
+                    .create(&actor, field_chunks(field), name)
+                    .await?;
             }
         },
     };
@@ -89,9 +103,11 @@ pub async fn create(State(state): State<AppState>, req: Request) -> ApiResult<Re
 
 /// Listing parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// At most this many (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Only uploads created before this time (Unix ms), for paging.
     pub before: Option<i64>,
@@ -99,7 +115,8 @@ pub struct ListParams {
 
 /// Newest uploads first.
 #[utoipa::path(get, path = "/api/v1/uploads", tag = "uploads", params(ListParams),
-    responses((status = 200, description = "Uploads", body = [UploadView])))]
+    responses((status = 200, description = "Uploads", body = [UploadView]),
+              (status = 422, description = "`limit` is outside 1–500", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -127,8 +144,8 @@ pub async fn get_one(
 /// `If-None-Match` answers 304.
 #[utoipa::path(get, path = "/api/v1/uploads/{id}/content", tag = "uploads",
     params(("id" = String, Path, description = "Upload id")),
-    responses((status = 200, description = "The bytes"),
-              (status = 206, description = "The requested range"),
+    responses((status = 200, description = "The bytes, with the upload's content type", content((Binary = "*/*"))),
+              (status = 206, description = "The requested range", content((Binary = "*/*"))),
               (status = 304, description = "Not modified"),
               (status = 404, description = "No such upload", body = ErrorBody),
               (status = 416, description = "Range not satisfiable", body = ErrorBody),
@@ -185,8 +202,11 @@ pub async fn update(
               (status = 404, description = "No such upload", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
+    Caller(caller): Caller,
+    client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.uploads.delete(&parse_id(&id)?).await?;
+    let actor = Actor::principal(&caller, ip_of(client.as_ref()));
+    state.uploads.delete(&actor, &parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,8 +10,9 @@ use vigil_core::{accounts, Actor, Role, SessionId, UserId};
 
 use crate::auth::middleware::Caller;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, OptionalJson};
 use crate::middleware::client_ip::{ip_of, ClientAddr};
+use crate::routes::auth::Reauth;
 use crate::routes::views::{SessionView, UserView};
 use crate::state::AppState;
 
@@ -34,7 +35,8 @@ pub struct NewUser {
     pub role: Role,
 }
 
-/// Create a user.
+/// Create a user. The password must pass the policy: long enough, not the username,
+/// and not guessable (`password_too_weak` says why).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, description = "Created", body = UserView),
               (status = 409, description = "Username taken", body = ErrorBody),
@@ -131,23 +133,33 @@ pub struct ResetLink {
     pub expires_at: i64,
 }
 
-/// Issue a one-time password reset link for a user (replaces any earlier one).
+/// Issue a one-time password reset link for a user (replaces any earlier one). The
+/// link takes over the account, so only a signed-in admin can issue one, confirming
+/// with the current password unless they signed in recently (the body may then be
+/// left out); an API key gets 403 `reauth_required`.
 #[utoipa::path(post, path = "/api/v1/users/{id}/reset-link", tag = "users",
     params(("id" = String, Path, description = "User id")),
-    responses((status = 200, description = "The link (shown once)", body = ResetLink)))]
+    request_body(content = Option<Reauth>, description = "The admin's current password (optional within the re-authentication window)"),
+    responses((status = 200, description = "The link (shown once)", body = ResetLink),
+              (status = 403, description = "The current password is needed (`reauth_required`; always for API keys) or wrong (`reauth_failed`)", body = ErrorBody),
+              (status = 404, description = "No such user", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody)))]
 pub async fn reset_link(
     State(state): State<AppState>,
     Caller(caller): Caller,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<Reauth>,
 ) -> ApiResult<Json<ResetLink>> {
     let actor = Actor::principal(&caller, ip_of(client.as_ref()));
     let link = state
         .identity
         .issue_reset_link(
+            &caller,
             &actor,
             &UserId::parse(&id)?,
+            body.current_password.as_deref(),
             &request_base(&state, &headers, client.as_ref()),
         )
         .await?;

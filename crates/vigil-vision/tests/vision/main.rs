@@ -17,6 +17,7 @@ use vigil_vision::{
 };
 
 mod golden;
+mod track;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

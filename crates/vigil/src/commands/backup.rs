@@ -50,6 +50,9 @@ pub async fn backup(settings: &Settings, args: &BackupArgs) -> anyhow::Result<()
         report.blobs,
         report.backend
     );
+    if let Some(head) = &report.audit_head {
+        println!("audit chain head: {head} (check later with `vigil verify --head {head}`)");
+    }
     Ok(())
 }
 

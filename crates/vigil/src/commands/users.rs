@@ -241,7 +241,7 @@ async fn run_apikey(identity: &Identity, cmd: ApiKeyCommand) -> anyhow::Result<(
                 role: args.role,
                 expiry,
             };
-            let created = identity.create_api_key(&actor, None, new).await?;
+            let created = identity.create_api_key(&actor, None, new, None).await?;
             let row = created.api_key;
             let until = match row.expires_at {
                 Some(t) => format!("expires {}", time(Some(t))),

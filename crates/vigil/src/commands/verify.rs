@@ -2,14 +2,36 @@
 //! it is safe while a server runs. The checks live in `vigil_core::maintenance`
 //! ([`Check`]); this prints one line per check and fails when any finds a problem.
 
+use std::path::PathBuf;
+
 use anyhow::bail;
+use clap::Args;
 use vigil_config::Settings;
-use vigil_core::maintenance::{Check, VerifyInputs};
+use vigil_core::maintenance::{head_from_archive, Check, VerifyInputs};
+use vigil_core::ChainHead;
+
+/// `vigil verify` options.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A saved audit chain head, `SEQ:MAC` (from a `vigil::audit_head` log line or a
+    /// backup): the chain must still reach it unchanged, which shows whether its newest
+    /// records were cut off.
+    #[arg(long, value_name = "SEQ:MAC", conflicts_with = "head_from")]
+    pub head: Option<ChainHead>,
+    /// Take the saved head from a backup archive's manifest.
+    #[arg(long, value_name = "BACKUP.tar")]
+    pub head_from: Option<PathBuf>,
+}
 
 /// Runs every check, printing one line each; fails when any check finds a problem or
 /// cannot run.
-pub async fn run(settings: &Settings) -> anyhow::Result<()> {
-    let inputs = VerifyInputs::open(settings).await?;
+pub async fn run(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()> {
+    let head = match (&args.head, &args.head_from) {
+        (Some(head), _) => Some(head.clone()),
+        (None, Some(file)) => Some(head_from_archive(file)?),
+        (None, None) => None,
+    };
+    let inputs = VerifyInputs::open(settings, head).await?;
     let mut failed = Vec::new();
     for check in Check::ALL {
         match check.run(&inputs).await {

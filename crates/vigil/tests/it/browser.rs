@@ -164,6 +164,27 @@ impl Browser {
         }
     }
 
+    /// The value of the input with id `id` once it is non-empty.
+    async fn wait_for_value(&self, id: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self
+                .client
+                .find(Locator::Id(id))
+                .await
+                .unwrap_or_else(|e| panic!("#{id}: {e}"))
+                .prop("value")
+                .await
+                .expect("value")
+                .unwrap_or_default();
+            if !value.is_empty() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "#{id} never got a value");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         self.client
             .find(Locator::Css(css))
@@ -437,23 +458,7 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
     b.type_into("#key-days", "30\u{E007}").await;
 
     // The new key appears once, selected for copying, and it works.
-    let deadline = Instant::now() + WAIT;
-    let key = loop {
-        let value = b
-            .client
-            .find(Locator::Id("new-key-value"))
-            .await
-            .expect("key box")
-            .prop("value")
-            .await
-            .expect("value")
-            .unwrap_or_default();
-        if !value.is_empty() {
-            break value;
-        }
-        assert!(Instant::now() < deadline, "no key shown");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let key = b.wait_for_value("new-key-value").await;
     assert!(key.starts_with("vgl_"), "{key}");
     b.screenshot("apikey-created").await;
     let me: Value = server
@@ -495,6 +500,50 @@ async fn admin_creates_an_api_key_and_sees_it_only_once() {
         b.screenshot(&path.replace('/', "_")).await;
     }
 
+    drop(b);
+    server.stop().await;
+}
+
+/// A sign-in older than the re-authentication window: creating a key makes the console
+/// ask for the current password in its dialog, show a wrong one's error there, and
+/// retry the request once the right one is given.
+#[tokio::test]
+async fn a_sensitive_change_asks_for_the_current_password_in_a_dialog() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start_with(Db::Sqlite, |s| s.auth.reauth_window_secs = 0).await;
+    server.add_person(ADMIN, Role::Admin, ADMIN_PASSWORD).await;
+    sign_in(&b, &server, Some("/admin/apikeys")).await;
+    b.wait_for_path("/admin/apikeys").await;
+    b.type_into("#key-name", "door camera").await;
+    b.type_into("#key-days", "30\u{E007}").await;
+
+    // The dialog opens with the focus in its password field.
+    b.client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#reauth-dialog[open]"))
+        .await
+        .expect("the password dialog opens");
+    assert_eq!(b.focused_id().await, "reauth-password");
+    b.screenshot("reauth-dialog").await;
+    b.type_into("#reauth-password", "not my password at all\u{E007}")
+        .await;
+    let said = b.wait_for_text("#reauth-dialog [data-status]").await;
+    assert!(said.contains("not correct"), "{said}");
+    b.type_into("#reauth-password", &format!("{ADMIN_PASSWORD}\u{E007}"))
+        .await;
+
+    let key = b.wait_for_value("new-key-value").await;
+    assert!(key.starts_with("vgl_"), "{key}");
+    assert!(b
+        .client
+        .find(Locator::Css("#reauth-dialog[open]"))
+        .await
+        .is_err());
+    b.assert_no_csp_violations("/admin/apikeys with the dialog")
+        .await;
     drop(b);
     server.stop().await;
 }
@@ -553,7 +602,7 @@ async fn setup_and_reset_links_keep_their_token_out_of_the_request_line() {
         .await;
     b.wait_for_path("/login").await;
 
-    // A reset link for a second person, issued by the admin API key.
+    // A reset link for a second person, issued by an admin person (API keys cannot).
     let user: Value = server
         .client
         .post(server.url("/api/v1/users"))
@@ -565,7 +614,8 @@ async fn setup_and_reset_links_keep_their_token_out_of_the_request_line() {
         .await
         .expect("user");
     let issued: Value = server
-        .client
+        .admin_session()
+        .await
         .post(server.url(&format!(
             "/api/v1/users/{}/reset-link",
             user["id"].as_str().expect("id")

@@ -111,9 +111,12 @@ async fn create_user(client: &reqwest::Client, base: &str, name: &str, role: &st
     body["id"].as_str().expect("user id").to_string()
 }
 
-/// Creates an API key with `role`; returns (key, id).
+/// Creates an API key with `role` as a new admin person (API keys cannot create keys);
+/// returns (key, id). `client` sends an admin key, to create that person.
 async fn create_key(client: &reqwest::Client, base: &str, role: &str) -> (String, String) {
-    let resp = client
+    let name = format!("keymaker-{}", hex::encode(rand::random::<[u8; 3]>()));
+    let session = crate::harness::admin_session_via_api(client, base, &name).await;
+    let resp = session
         .post(format!("{base}/api/v1/apikeys"))
         .json(&json!({"name": format!("{role} app"), "role": role}))
         .send()

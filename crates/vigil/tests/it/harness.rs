@@ -197,6 +197,106 @@ impl TestServer {
     }
 }
 
+/// A strong password for the people tests sign in as (it passes the strength rule).
+pub const ADMIN_PASSWORD: &str = "orchid lantern rides the quiet tramline";
+
+/// The `name=value` pair of a response's `Set-Cookie`.
+pub fn cookie_of(resp: &reqwest::Response) -> String {
+    resp.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_string()
+}
+
+/// Signs `name` in at `base`; returns the session's cookie pair and CSRF token.
+pub async fn sign_in_at(base: &str, name: &str, password: &str) -> (String, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": name, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK, "signing in {name}");
+    let cookie = cookie_of(&resp);
+    let body: serde_json::Value = resp.json().await.expect("login JSON");
+    let csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
+    (cookie, csrf)
+}
+
+/// A client signed in at `base` as `name` (our Origin, the session cookie and its CSRF
+/// token on every request): for what only a person may do, such as creating API keys
+/// or issuing reset links (API keys cannot; a fresh sign-in needs no password again).
+pub async fn session_client(base: &str, name: &str, password: &str) -> reqwest::Client {
+    let (cookie, csrf) = sign_in_at(base, name, password).await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = |v: &str| reqwest::header::HeaderValue::from_str(v).expect("header value");
+    headers.insert(reqwest::header::COOKIE, value(&cookie));
+    headers.insert(reqwest::header::ORIGIN, value(base));
+    headers.insert("x-csrf-token", value(&csrf));
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Creates an admin named `name` with [`ADMIN_PASSWORD`] through the admin API (`client`
+/// sends an admin key) and returns a client signed in as them.
+pub async fn admin_session_via_api(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> reqwest::Client {
+    let resp = client
+        .post(format!("{base}/api/v1/users"))
+        .json(&serde_json::json!({"username": name, "password": ADMIN_PASSWORD, "role": "admin"}))
+        .send()
+        .await
+        .expect("create admin");
+    assert_eq!(
+        resp.status(),
+        reqwest::StatusCode::CREATED,
+        "creating {name}"
+    );
+    session_client(base, name, ADMIN_PASSWORD).await
+}
+
+impl TestServer {
+    /// Creates a person directly in the database, as `vigil user add` would.
+    pub async fn add_person(
+        &self,
+        name: &str,
+        role: vigil_auth::Role,
+        password: &str,
+    ) -> vigil_auth::users::User {
+        vigil_auth::users::create(
+            &self.state.db,
+            &self.state.identity.passwords,
+            name,
+            password,
+            role,
+        )
+        .await
+        .expect("create user")
+    }
+
+    /// `GET path` with the admin key, as JSON (the answer must be 200).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let resp = self.client.get(self.url(path)).send().await.expect("GET");
+        assert_eq!(resp.status(), reqwest::StatusCode::OK, "GET {path}");
+        resp.json().await.expect("JSON")
+    }
+
+    /// A client signed in as a new admin person (see [`session_client`]).
+    pub async fn admin_session(&self) -> reqwest::Client {
+        let name = format!("admin-{}", hex::encode(rand::random::<[u8; 3]>()));
+        admin_session_via_api(&self.client, &self.url(""), &name).await
+    }
+}
+
 /// A client that sends `X-API-Key: key` and does not follow redirects.
 pub fn client_with_key(key: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();

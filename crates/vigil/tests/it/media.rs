@@ -263,6 +263,21 @@ fn stalled_body(len: u64) -> reqwest::Body {
     reqwest::Body::wrap_stream(head.chain(futures_util::stream::pending()))
 }
 
+/// [`staged_and_stored`] once no file is in flight: the readiness task writes (and at
+/// once deletes) a probe blob every few seconds, so a count may catch one mid-probe; a
+/// file the upload left behind never goes away, so waiting cannot hide it.
+async fn settled_staged_and_stored(state: &AppState) -> (usize, usize) {
+    let mut counts = staged_and_stored(state);
+    for _ in 0..20 {
+        if counts == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        counts = staged_and_stored(state);
+    }
+    counts
+}
+
 fn staged_and_stored(state: &AppState) -> (usize, usize) {
     let blobs = state.settings.blob_dir();
     let staged = std::fs::read_dir(blobs.join(".tmp"))
@@ -304,7 +319,7 @@ async fn an_upload_over_the_limit_gets_413_mid_body_and_leaves_no_file() {
     let err: Value = resp.json().await.expect("json");
     assert_eq!(err["error"]["code"], "payload_too_large");
     assert_eq!(
-        staged_and_stored(&s.state),
+        settled_staged_and_stored(&s.state).await,
         (0, 0),
         "no file is left behind"
     );

@@ -68,7 +68,9 @@ async fn sigterm_stops_background_tasks_within_the_grace_period() {
         .json()
         .await
         .unwrap();
-    let link: Value = client
+    // Reset links are for people (API keys cannot issue them).
+    let admin = crate::harness::admin_session_via_api(&client, &server.url(""), "ruth").await;
+    let link: Value = admin
         .post(server.url(&format!(
             "/api/v1/users/{}/reset-link",
             user["id"].as_str().unwrap()
