@@ -15,6 +15,9 @@ pub mod guard;
 pub mod secret_url;
 pub mod source_url;
 
+#[cfg(test)]
+mod corpus_tests;
+
 pub use guard::{check_resolved, resolve_and_check, GuardError, NetPolicy};
 pub use secret_url::{open, seal, SealError};
 pub use source_url::{
