@@ -291,3 +291,72 @@ async fn second_factor_guessing_is_cut_off_per_account() {
     assert_eq!(owner.status(), StatusCode::OK);
     ts.stop().await;
 }
+
+/// A password confirmation (creating an API key) from the signed-in `session`.
+async fn confirm(ts: &TestServer, session: &crate::identity::Session, pw: &str) -> Response {
+    ts.anon
+        .post(ts.url("/api/v1/apikeys"))
+        .header("cookie", &session.cookie)
+        .header("origin", format!("http://{}", ts.addr))
+        .header("x-csrf-token", &session.csrf)
+        .json(&json!({"name": "k", "role": "viewer", "current_password": pw}))
+        .send()
+        .await
+        .expect("confirmation request")
+}
+
+#[tokio::test]
+async fn simultaneous_wrong_confirmations_are_held_to_the_budget() {
+    const BUDGET: u32 = 3;
+    for db in databases() {
+        let ts = TestServer::start_with(db, |s| {
+            s.auth.reauth_window_secs = 0;
+            s.auth.max_failures = BUDGET;
+        })
+        .await;
+        add_user(&ts, "root", Role::Admin).await;
+        let session = sign_in(&ts, "root").await;
+        let before = ts.state.identity.passwords.verifications();
+        let answers = join_all((0..20).map(|_| confirm(&ts, &session, WRONG))).await;
+        let runs = ts.state.identity.passwords.verifications() - before;
+        let statuses: Vec<StatusCode> = answers.iter().map(Response::status).collect();
+        assert!(
+            runs <= u64::from(BUDGET),
+            "{runs} Argon2 runs: {statuses:?}"
+        );
+        let tried = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::FORBIDDEN)
+            .count();
+        assert_eq!(tried as u64, runs, "{statuses:?}");
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+                .count(),
+            20 - tried,
+            "{statuses:?}"
+        );
+        ts.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_sprayed_at_the_account_do_not_block_its_owners_confirmations() {
+    let ts = TestServer::start_with(Db::Sqlite, |s| {
+        behind_a_proxy(s);
+        s.auth.reauth_window_secs = 0;
+    })
+    .await;
+    add_user(&ts, "owner", Role::Admin).await;
+    let session = sign_in(&ts, "owner").await;
+    let (statuses, _) = spray(&ts, "owner", &addresses(3, 30), 5).await;
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "the account budget is full: {statuses:?}"
+    );
+    // The owner, signed in before, still confirms with their password.
+    let r = confirm(&ts, &session, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    ts.stop().await;
+}
