@@ -386,6 +386,17 @@ async fn guessable_passwords_are_refused_everywhere_with_the_reason() {
         .unwrap()
         .unwrap();
     let token = link.split("token=").nth(1).unwrap().to_string();
+    // Without the token, no strength estimate is made: a wrong token with a weak
+    // password is told about the token.
+    let wrong_token = ts
+        .anon
+        .post(ts.url("/api/v1/auth/bootstrap"))
+        .json(&json!({"token": "not-the-token", "username": "root", "password": "password123456"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = wrong_token.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
     let setup = |password: &str| {
         ts.anon
             .post(ts.url("/api/v1/auth/bootstrap"))
