@@ -360,3 +360,37 @@ async fn failed_logins_sprayed_at_the_account_do_not_block_its_owners_confirmati
     assert_eq!(r.status(), StatusCode::CREATED);
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_device_cookies_of_the_old_password() {
+    let ts = TestServer::start_with(Db::Sqlite, behind_a_proxy).await;
+    let owner = add_user(&ts, "owner", Role::Operator).await;
+    let earlier = attempt(&ts, password("owner", PASSWORD), "192.0.2.10", None).await;
+    assert_eq!(earlier.status(), StatusCode::OK);
+    let device = device_cookie(&earlier);
+    // The password changes (a reset, say: whoever knew the old one kept that browser).
+    let new_password = "marble heron counts the slow barges";
+    vigil_auth::users::set_password(
+        &ts.state.db,
+        &ts.state.identity.passwords,
+        &owner.id,
+        new_password,
+    )
+    .await
+    .expect("set the password");
+    let (statuses, _) = spray(&ts, "owner", &addresses(4, 30), 5).await;
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    // The old cookie has no budget of its own any more: the full account budget holds.
+    let with_old_cookie = attempt(
+        &ts,
+        password("owner", new_password),
+        "192.0.2.10",
+        Some(&device),
+    )
+    .await;
+    assert_eq!(with_old_cookie.status(), StatusCode::TOO_MANY_REQUESTS);
+    ts.stop().await;
+}
