@@ -6,7 +6,7 @@
 # command line, then runs schemathesis against /api/v1/openapi.json twice:
 #   1. every API operation with the admin key (`Authorization: Bearer …`);
 #   2. the operations that need a signed-in person (own account, sessions, creating API
-#      keys and reset links) with a session cookie and its CSRF token.
+#      keys, users and reset links) with a session cookie and its CSRF token.
 # Any failure (a 5xx, an undocumented status or content type, a body that does not match
 # its schema, accepted invalid input…) fails the script. See README "API contract".
 #
@@ -169,10 +169,10 @@ st run "$base/api/v1/openapi.json" "${common[@]}" \
   --exclude-name 'PUT /api/v1/auth/policy' \
   || status=1
 
-echo "== schemathesis $st_version with a signed-in admin's session (own account, key creation, reset links)"
+echo "== schemathesis $st_version with a signed-in admin's session (own account, key and user creation, reset links)"
 st run "$base/api/v1/openapi.json" "${common[@]}" \
   -H "Cookie: vigil_session=$session" -H "X-CSRF-Token: $csrf" \
-  --include-path-regex '^/api/v1/(auth/(me|password|totp/|sessions)|apikeys$|users/\{id\}/reset-link$)' \
+  --include-path-regex '^/api/v1/(auth/(me|password|totp/|sessions)|apikeys$|users$|users/\{id\}/reset-link$)' \
   --exclude-name 'DELETE /api/v1/auth/sessions/{id}' \
   || status=1
 

@@ -26,6 +26,9 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// estimator's own advice for the minimum).
 pub const DEFAULT_MIN_SCORE: u8 = 3;
 
+/// How many leading characters of a password the strength estimate looks at.
+pub const STRENGTH_CHARS: usize = 100;
+
 /// Hashes and verifies passwords.
 #[derive(Debug, Clone)]
 pub struct Passwords {
@@ -91,11 +94,29 @@ impl Passwords {
         self.check_strength(password, username)
     }
 
-    /// Refuses a password zxcvbn rates below the minimum score, naming why.
+    /// [`Passwords::check_policy`] on the blocking thread pool: the strength estimate
+    /// takes milliseconds of CPU, which must not hold up the async workers serving
+    /// other requests.
+    pub async fn check_policy_off_thread(
+        &self,
+        password: &str,
+        username: &str,
+    ) -> Result<(), AuthError> {
+        let (this, password, username) = (self.clone(), password.to_owned(), username.to_owned());
+        tokio::task::spawn_blocking(move || this.check_policy(&password, &username))
+            .await
+            .map_err(|e| AuthError::Internal(format!("password policy task failed: {e}")))?
+    }
+
+    /// Refuses a password zxcvbn rates below the minimum score, naming why. Only the
+    /// first [`STRENGTH_CHARS`] characters are estimated: zxcvbn's time grows faster
+    /// than the length, and a passphrase that long is strong in its head already.
     fn check_strength(&self, password: &str, username: &str) -> Result<(), AuthError> {
         if self.min_score == 0 {
             return Ok(());
         }
+        let head: String = password.chars().take(STRENGTH_CHARS).collect();
+        let password = head.as_str();
         let username = username.trim().to_lowercase();
         let mut inputs = vec![username.as_str(), "vigil"];
         if let Some((local, _)) = username.split_once('@') {
@@ -194,6 +215,25 @@ fn hash_with(params: &Params, password: &str) -> Result<String, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_head_of_a_long_password_is_estimated() {
+        let p = Passwords::new(19_456, 2, 12).unwrap();
+        let strong = "orchid lantern rides the quiet tramline";
+        assert!(p.check_policy(strong, "bob").is_ok());
+        // A guessable head: the strong tail beyond the estimated part does not help.
+        let padded = format!("{}{strong}", "a".repeat(STRENGTH_CHARS));
+        assert!(matches!(
+            p.check_policy(&padded, "bob"),
+            Err(AuthError::PasswordTooWeak(_))
+        ));
+        // The length rule still applies to the whole.
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        assert!(matches!(
+            p.check_policy(&long, "bob"),
+            Err(AuthError::PasswordTooLong { .. })
+        ));
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_follow_policy() {

@@ -18,6 +18,13 @@
 //! against that device alone (`per_pair` over `window`), not the address and account
 //! budgets (the OWASP "device cookie" pattern).
 //!
+//! A password confirming a sensitive change in a signed-in session ([`Failure::Reauth`])
+//! counts against the pair (so the login form of that name from that address waits
+//! too) and against the account's own confirmation budget (`per_account`, over
+//! `account_window`, counting confirmations only): guesses through a stolen session meet
+//! a limit wherever they come from, while failed logins sprayed at the account from
+//! elsewhere cannot stop its owner from confirming.
+//!
 //! IPv6 addresses are counted per /64, as one host usually owns the whole prefix.
 //! Usernames are counted as typed, whether or not they exist, so throttling reveals
 //! nothing about which accounts exist.
@@ -56,6 +63,8 @@ pub enum Failure {
     Password,
     /// The TOTP or recovery code, after a right password.
     SecondFactor,
+    /// The current password, confirming a sensitive change in a signed-in session.
+    Reauth,
 }
 
 impl Failure {
@@ -63,6 +72,7 @@ impl Failure {
         match self {
             Failure::Password => "password",
             Failure::SecondFactor => "second_factor",
+            Failure::Reauth => "reauth",
         }
     }
 }
@@ -169,6 +179,22 @@ fn budgets<'a>(
 ) -> Vec<Budget<'a>> {
     let window = ms(limits.window);
     match (attempt.device, failure) {
+        // Whatever the device: the caller is signed in, and the pair keeps the login
+        // form of this name and address in step.
+        (_, Failure::Reauth) => vec![
+            Budget {
+                scope: Scope::Pair,
+                filter: Filter::Pair(username, ip),
+                window,
+                max: limits.per_pair,
+            },
+            Budget {
+                scope: Scope::Account,
+                filter: Filter::Account(username, Failure::Reauth),
+                window: ms(limits.account_window),
+                max: limits.per_account,
+            },
+        ],
         (Some(device), _) => vec![Budget {
             scope: Scope::Device,
             filter: Filter::Device(device),
@@ -346,45 +372,6 @@ async fn insert(
         .await
         .map_err(AuthError::db("forgetting old failed logins"))?;
     Ok(id)
-}
-
-/// Records one failed password for `username` from `ip` (no device): the simple entry
-/// point for flows other than the login form, such as a wrong password confirmation.
-pub async fn record_failure(
-    db: &Database,
-    limits: &Limits,
-    username: &str,
-    ip: &str,
-) -> Result<(), AuthError> {
-    insert(
-        db,
-        limits,
-        &normalise(username),
-        &address_key(ip),
-        None,
-        Failure::Password,
-    )
-    .await
-    .map(drop)
-}
-
-/// `Err(seconds)` to wait when `username` from `ip` (no device) is over a password
-/// budget: for flows other than the login form, which check before a password
-/// confirmation and [`record_failure`] after a wrong one.
-pub async fn check(
-    db: &Database,
-    limits: &Limits,
-    username: &str,
-    ip: &str,
-) -> Result<Result<(), u64>, AuthError> {
-    let attempt = Attempt {
-        username,
-        ip,
-        device: None,
-    };
-    let (username, ip) = (normalise(username), address_key(ip));
-    let budgets = budgets(limits, &attempt, &username, &ip, Failure::Password);
-    Ok(over(db, &budgets, 0).await?.map_err(|l| l.retry_after_secs))
 }
 
 /// Clears the failures of the pair and of the device after a successful login (the

@@ -106,7 +106,9 @@ pub async fn create(
     role: Role,
 ) -> Result<User, AuthError> {
     let username = normalise_username(username)?;
-    passwords.check_policy(password, &username)?;
+    passwords
+        .check_policy_off_thread(password, &username)
+        .await?;
     if by_username(db, &username).await?.is_some() {
         return Err(AuthError::UsernameTaken(username));
     }
@@ -200,7 +202,9 @@ pub async fn set_password(
     password: &str,
 ) -> Result<User, AuthError> {
     let user = get(db, id).await?.ok_or(AuthError::NotFound("user"))?;
-    passwords.check_policy(password, &user.username)?;
+    passwords
+        .check_policy_off_thread(password, &user.username)
+        .await?;
     let hash = passwords.hash(password).await?;
     let now = now_ms();
     sqlx::query(

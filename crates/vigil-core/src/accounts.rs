@@ -62,7 +62,52 @@ impl Identity {
         Ok(users::by_username(&self.db, name).await?.map(|c| c.user))
     }
 
-    /// Creates a user (username and password policy checked) and records it.
+    /// Creates a user for the signed-in admin `caller`, who confirms with `password` or a
+    /// recent sign-in (see [`crate::reauth`]): a new account may be an admin the caller
+    /// can then sign in as, so an API key or an old hijacked session must not make one.
+    pub async fn create_user_confirmed(
+        &self,
+        caller: &Principal,
+        actor: &Actor,
+        password: Option<&str>,
+        new: NewUser,
+    ) -> Result<User> {
+        self.confirm_sensitive(
+            caller,
+            actor,
+            password,
+            AuditAction::UserCreate,
+            Confirm::PasswordOrRecentSignIn,
+        )
+        .await?;
+        self.create_user(actor, new).await
+    }
+
+    /// Changes a user for the signed-in admin `caller`, who confirms with `password` or
+    /// a recent sign-in (every change: a role change can make an admin, and enabling
+    /// can revive one), then as [`Identity::update_user`].
+    pub async fn update_user_confirmed(
+        &self,
+        caller: &Principal,
+        actor: &Actor,
+        password: Option<&str>,
+        id: &UserId,
+        change: UserChange,
+    ) -> Result<User> {
+        self.confirm_sensitive(
+            caller,
+            actor,
+            password,
+            AuditAction::UserUpdate,
+            Confirm::PasswordOrRecentSignIn,
+        )
+        .await?;
+        self.update_user(actor, id, change).await
+    }
+
+    /// Creates a user (username and password policy checked) and records it, on an
+    /// operator's authority (`vigil user add`; people use
+    /// [`Identity::create_user_confirmed`]).
     pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
         let user = users::create(
             &self.db,
@@ -84,7 +129,9 @@ impl Identity {
     }
 
     /// Changes a user's role and/or disabled flag. A new role or a disable ends their
-    /// sessions. Refused with [`Error::LastAdmin`] when no enabled admin would remain.
+    /// sessions. Refused with [`Error::LastAdmin`] when no enabled admin would remain. On
+    /// an operator's authority (`vigil user`; people use
+    /// [`Identity::update_user_confirmed`]).
     pub async fn update_user(
         &self,
         actor: &Actor,

@@ -92,8 +92,9 @@ impl Identity {
         )))
     }
 
-    /// Creates the first admin with the bootstrap token. The username and password are
-    /// checked before the token is spent.
+    /// Creates the first admin with the bootstrap token. The token is checked first (so
+    /// anyone without it costs no password-strength estimate), then the username and
+    /// password, before the token is spent (a refused password leaves it usable).
     pub async fn bootstrap_admin(
         &self,
         token: &str,
@@ -101,8 +102,19 @@ impl Identity {
         password: &str,
         ip: Option<String>,
     ) -> Result<User> {
+        if tokens::peek(&self.db, Purpose::Bootstrap, token)
+            .await?
+            .is_none()
+        {
+            return Err(Error::InvalidToken);
+        }
+        if self.is_set_up().await? {
+            return Err(Error::AlreadySetUp);
+        }
         let name = users::normalise_username(username)?;
-        self.passwords.check_policy(password, &name)?;
+        self.passwords
+            .check_policy_off_thread(password, &name)
+            .await?;
         if tokens::consume(&self.db, Purpose::Bootstrap, token)
             .await?
             .is_none()

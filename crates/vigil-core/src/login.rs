@@ -128,11 +128,15 @@ impl Identity {
                     .detail("username", typed.clone()),
             )
         };
-        // A device cookie counts only for the user it was issued to.
-        let device = client
-            .device_cookie
-            .as_deref()
-            .and_then(|c| device::verify(&self.keys, &typed, c));
+        // A device cookie counts only for the user it was issued to, and only until their
+        // password changes (looked up only when a cookie came, as most attempts bring none).
+        let device = match client.device_cookie.as_deref() {
+            None => None,
+            Some(cookie) => self
+                .password_changed_at(&typed)
+                .await?
+                .and_then(|at| device::verify(&self.keys, &typed, at, cookie)),
+        };
         let who = throttle::Attempt {
             username: &typed,
             ip: &ip_key,
@@ -208,11 +212,22 @@ impl Identity {
         .await;
         tracing::info!(user = %user.username, session = %started.session.id, "signed in");
         Ok(SignedIn {
-            device_cookie: device::issue(&self.keys, &user.username),
+            device_cookie: device::issue(&self.keys, &user.username, user.password_changed_at),
             user,
             started,
             must_enroll_totp,
         })
+    }
+
+    /// When the password of the user named `typed` last changed, if there is such a
+    /// user: what binds their device cookies to the current password.
+    async fn password_changed_at(&self, typed: &str) -> Result<Option<i64>> {
+        let Ok(name) = users::normalise_username(typed) else {
+            return Ok(None);
+        };
+        Ok(users::by_username(&self.db, &name)
+            .await?
+            .map(|c| c.user.password_changed_at))
     }
 
     /// The refusal of an attempt over a login budget, audited once per budget and window

@@ -10,7 +10,10 @@
 //!
 //! A wrong password counts as a failed login for the user's name and the client address
 //! (so repeated guesses through a stolen session meet the same throttle as the login
-//! form, 429), and is audited as `auth.reauth` (failure).
+//! form, 429) and against the account's confirmation budget (see
+//! [`vigil_auth::throttle`]; failed logins from elsewhere do not block confirmations),
+//! and is audited as `auth.reauth` (failure). It is counted before the hash is checked,
+//! so simultaneous guesses cannot overrun the budget.
 //!
 //! API keys are machine principals with no password to re-enter: they may do none of
 //! these changes. The account routes (password, TOTP) do not accept them at all; API-key
@@ -20,7 +23,8 @@
 //! `vigil user passwd`) runs with access to the server's files and needs no confirmation.
 
 use vigil_auth::audit::{Actor, AuditAction, Event};
-use vigil_auth::{sessions, throttle, users, Principal, PrincipalKind};
+use vigil_auth::throttle::{self, Failure};
+use vigil_auth::{sessions, users, Principal, PrincipalKind};
 use vigil_store::now_ms;
 
 use crate::error::{Error, Result};
@@ -100,12 +104,23 @@ impl Identity {
                 .detail("for", action.as_str())
                 .detail("reason", reason)
         };
-        if let Err(wait) = throttle::check(&self.db, &self.throttle, name, &ip_key).await? {
-            self.record(actor, refuse("throttled")).await;
-            return Err(Error::Throttled {
-                retry_after_secs: wait,
-            });
-        }
+        let who = throttle::Attempt {
+            username: name,
+            ip: &ip_key,
+            device: None,
+        };
+        // Counted as a failure before the hash is computed and forgotten if right, as
+        // for the login form: simultaneous guesses cannot overrun the budget.
+        let pending = match throttle::begin(&self.db, &self.throttle, &who, Failure::Reauth).await?
+        {
+            Ok(pending) => pending,
+            Err(lockout) => {
+                self.record(actor, refuse("throttled")).await;
+                return Err(Error::Throttled {
+                    retry_after_secs: lockout.retry_after_secs,
+                });
+            }
+        };
         let creds = users::credentials(&self.db, &caller.id)
             .await?
             .ok_or(Error::NotFound("user"))?;
@@ -114,10 +129,11 @@ impl Identity {
             .verify(password, Some(&creds.password_hash))
             .await?
         {
-            throttle::record_failure(&self.db, &self.throttle, name, &ip_key).await?;
+            drop(pending); // stays counted
             self.record(actor, refuse("wrong password")).await;
             return Err(Error::ReauthFailed);
         }
+        pending.succeeded(&self.db).await?;
         Ok(())
     }
 }

@@ -287,13 +287,13 @@ pub static ROUTES: &[Route] = &[
     }),
     // Users, their sessions, API keys: admins only.
     Route::api(Method::GET, "/api/v1/users", ADMIN, || routes!(users::list)),
-    Route::api(Method::POST, "/api/v1/users", ADMIN, || {
+    Route::api(Method::POST, "/api/v1/users", ADMIN_PERSON, || {
         routes!(users::create)
     }),
     Route::api(Method::GET, "/api/v1/users/{id}", ADMIN, || {
         routes!(users::get_one)
     }),
-    Route::api(Method::PATCH, "/api/v1/users/{id}", ADMIN, || {
+    Route::api(Method::PATCH, "/api/v1/users/{id}", ADMIN_PERSON, || {
         routes!(users::update)
     }),
     Route::api(Method::DELETE, "/api/v1/users/{id}", ADMIN, || {

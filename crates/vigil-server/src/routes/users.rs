@@ -33,12 +33,19 @@ pub struct NewUser {
     pub password: String,
     /// Role.
     pub role: Role,
+    /// The caller's current password (optional within the re-authentication window).
+    #[serde(default)]
+    pub current_password: Option<String>,
 }
 
 /// Create a user. The password must pass the policy: long enough, not the username,
-/// and not guessable (`password_too_weak` says why).
+/// and not guessable (`password_too_weak` says why). Only a signed-in admin may, who
+/// confirms with `current_password` unless they signed in recently; an API key gets
+/// 403 `reauth_required`.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, description = "Created", body = UserView),
+              (status = 403, description = "The current password is needed (`reauth_required`; always for API keys) or wrong (`reauth_failed`)", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody),
               (status = 409, description = "Username taken", body = ErrorBody),
               (status = 422, description = "Invalid username or weak password", body = ErrorBody)))]
 pub async fn create(
@@ -53,7 +60,10 @@ pub async fn create(
         password: body.password,
         role: body.role,
     };
-    let user = state.identity.create_user(&actor, new).await?;
+    let user = state
+        .identity
+        .create_user_confirmed(&caller, &actor, body.current_password.as_deref(), new)
+        .await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
@@ -77,14 +87,21 @@ pub struct UserChange {
     pub role: Option<Role>,
     /// Disable (true) or enable (false).
     pub disabled: Option<bool>,
+    /// The caller's current password (optional within the re-authentication window).
+    #[serde(default)]
+    pub current_password: Option<String>,
 }
 
 /// Change a user's role or disable/enable them. A change of role or a disable ends the
 /// user's sessions, so the new rights apply from their next sign-in. The last enabled
-/// admin cannot be demoted or disabled.
+/// admin cannot be demoted or disabled. Only a signed-in admin may, who confirms with
+/// `current_password` unless they signed in recently; an API key gets 403
+/// `reauth_required`.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserChange,
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, description = "Updated", body = UserView),
+              (status = 403, description = "The current password is needed (`reauth_required`; always for API keys) or wrong (`reauth_failed`)", body = ErrorBody),
+              (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody),
               (status = 409, description = "Would leave no admin", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -100,7 +117,13 @@ pub async fn update(
     };
     let after = state
         .identity
-        .update_user(&actor, &UserId::parse(&id)?, change)
+        .update_user_confirmed(
+            &caller,
+            &actor,
+            body.current_password.as_deref(),
+            &UserId::parse(&id)?,
+            change,
+        )
         .await?;
     Ok(Json(after))
 }

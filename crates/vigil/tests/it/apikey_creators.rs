@@ -87,9 +87,11 @@ async fn keys_page(ts: &TestServer, session: &Session) -> String {
     resp.text().await.expect("html")
 }
 
+/// Changes a user as a new admin person (API keys cannot).
 async fn patch_user(ts: &TestServer, id: &str, body: Value) {
     let r = ts
-        .client
+        .admin_session()
+        .await
         .patch(ts.url(&format!("/api/v1/users/{id}")))
         .json(&body)
         .send()

@@ -602,9 +602,10 @@ async fn setup_and_reset_links_keep_their_token_out_of_the_request_line() {
         .await;
     b.wait_for_path("/login").await;
 
-    // A reset link for a second person, issued by an admin person (API keys cannot).
-    let user: Value = server
-        .client
+    // A reset link for a second person, issued by an admin person (API keys cannot
+    // create users or issue links).
+    let admin = server.admin_session().await;
+    let user: Value = admin
         .post(server.url("/api/v1/users"))
         .json(&json!({"username": "rita", "password": "rita's first passphrase", "role": "viewer"}))
         .send()
@@ -613,9 +614,7 @@ async fn setup_and_reset_links_keep_their_token_out_of_the_request_line() {
         .json()
         .await
         .expect("user");
-    let issued: Value = server
-        .admin_session()
-        .await
+    let issued: Value = admin
         .post(server.url(&format!(
             "/api/v1/users/{}/reset-link",
             user["id"].as_str().expect("id")

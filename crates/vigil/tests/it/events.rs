@@ -98,7 +98,8 @@ impl Sse {
     }
 }
 
-/// Creates a user through the admin API (an `audit.user.create` event); returns its id.
+/// Creates a user through the admin API (an `audit.user.create` event) with `client`, an
+/// admin person's session; returns its id.
 async fn create_user(client: &reqwest::Client, base: &str, name: &str, role: &str) -> String {
     let resp = client
         .post(format!("{base}/api/v1/users"))
@@ -111,11 +112,9 @@ async fn create_user(client: &reqwest::Client, base: &str, name: &str, role: &st
     body["id"].as_str().expect("user id").to_string()
 }
 
-/// Creates an API key with `role` as a new admin person (API keys cannot create keys);
-/// returns (key, id). `client` sends an admin key, to create that person.
-async fn create_key(client: &reqwest::Client, base: &str, role: &str) -> (String, String) {
-    let name = format!("keymaker-{}", hex::encode(rand::random::<[u8; 3]>()));
-    let session = crate::harness::admin_session_via_api(client, base, &name).await;
+/// Creates an API key with `role` as the admin person `session` is signed in as (API
+/// keys cannot create keys); returns (key, id).
+async fn create_key(session: &reqwest::Client, base: &str, role: &str) -> (String, String) {
     let resp = session
         .post(format!("{base}/api/v1/apikeys"))
         .json(&json!({"name": format!("{role} app"), "role": role}))
@@ -174,9 +173,10 @@ async fn me_with_cookie(base: &str, cookie: &str) -> StatusCode {
 async fn sse_delivers_audit_events_and_resumes_after_the_last_event_id() {
     for db in databases() {
         let ts = TestServer::start(db).await;
+        let admin = ts.admin_session().await;
         let url = ts.url("/api/v1/events?types=audit.");
         let mut live = Sse::connect(&ts.client, &url, None).await;
-        let first_user = create_user(&ts.client, &ts.url(""), "evelyn", "viewer").await;
+        let first_user = create_user(&admin, &ts.url(""), "evelyn", "viewer").await;
         let first = live.expect().await;
         assert_eq!(first.data["type"], "audit.user.create", "{db:?}");
         assert_eq!(first.data["payload"]["target_id"], first_user.as_str());
@@ -187,8 +187,8 @@ async fn sse_delivers_audit_events_and_resumes_after_the_last_event_id() {
 
         // Missed while away: exactly these two come back, in order, then nothing else.
         let missed = [
-            create_user(&ts.client, &ts.url(""), "frank", "viewer").await,
-            create_user(&ts.client, &ts.url(""), "grace", "viewer").await,
+            create_user(&admin, &ts.url(""), "frank", "viewer").await,
+            create_user(&admin, &ts.url(""), "grace", "viewer").await,
         ];
         let mut resumed = Sse::connect(&ts.client, &url, Some(first_id)).await;
         let again = [resumed.expect().await, resumed.expect().await];
@@ -214,7 +214,7 @@ async fn sse_delivers_audit_events_and_resumes_after_the_last_event_id() {
         )
         .await;
         assert_eq!(by_query.expect().await.id, again[1].id);
-        create_user(&ts.client, &ts.url(""), "heidi", "viewer").await;
+        create_user(&admin, &ts.url(""), "heidi", "viewer").await;
         let live_again = by_query.expect().await;
         assert!(live_again.id.unwrap() > again[1].id.unwrap());
         assert_eq!(resumed.expect().await.id, live_again.id);
@@ -243,11 +243,12 @@ async fn sse_delivers_audit_events_and_resumes_after_the_last_event_id() {
 async fn a_viewers_stream_never_carries_admin_only_events() {
     let ts = TestServer::start(Db::Sqlite).await;
     let base = ts.url("");
-    let (viewer_key, _) = create_key(&ts.client, &base, "viewer").await;
+    let admin = ts.admin_session().await;
+    let (viewer_key, _) = create_key(&admin, &base, "viewer").await;
     let viewer = crate::harness::client_with_key(&viewer_key);
     let mut as_viewer = Sse::connect(&viewer, &ts.url("/api/v1/events"), Some(0)).await;
     let mut as_admin = Sse::connect(&ts.client, &ts.url("/api/v1/events"), None).await;
-    create_user(&ts.client, &base, "ivan", "viewer").await;
+    create_user(&admin, &base, "ivan", "viewer").await;
     assert_eq!(as_admin.expect().await.data["type"], "audit.user.create");
     // The admin has seen it, so it has been delivered: the viewer got nothing, neither
     // live nor from the replay of everything since id 0 (which includes the key's
@@ -273,6 +274,7 @@ fn ws_request(url: &str, headers: &[(&str, &str)]) -> tungstenite::handshake::cl
 async fn websocket_delivers_events_and_refuses_a_foreign_origin() {
     let ts = TestServer::start(Db::Sqlite).await;
     let base = ts.url("");
+    let admin = ts.admin_session().await;
     let ws_url = format!("ws://{}/api/v1/events/ws?types=audit.user.", ts.addr);
 
     let (mut socket, _) = tokio_tungstenite::connect_async(ws_request(
@@ -281,7 +283,7 @@ async fn websocket_delivers_events_and_refuses_a_foreign_origin() {
     ))
     .await
     .expect("WebSocket with an API key");
-    let id = create_user(&ts.client, &base, "judy", "admin").await;
+    let id = create_user(&admin, &base, "judy", "admin").await;
     let message = tokio::time::timeout(ARRIVES, socket.next())
         .await
         .expect("a message arrives")
@@ -347,14 +349,15 @@ fn two_servers(env: &[(&str, String)]) -> (ChildServer, ChildServer, tempfile::T
 /// working on `b` (which had it cached) within a second.
 async fn events_and_revocations_cross_instances(a: &ChildServer, b: &ChildServer) {
     let (a_url, b_url) = (a.url(""), b.url(""));
+    let admin = a.admin_session("alice").await;
     let mut on_b = Sse::connect(&b.client(), &b.url("/api/v1/events?types=audit."), None).await;
-    let id = create_user(&a.client(), &a_url, "mallory", "viewer").await;
+    let id = create_user(&admin, &a_url, "mallory", "viewer").await;
     let frame = on_b.expect().await;
     assert_eq!(frame.data["payload"]["target_id"], id.as_str());
     assert_eq!(frame.data["type"], "audit.user.create");
 
     // A key B has just verified (and cached) is revoked on A.
-    let (key, key_id) = create_key(&a.client(), &a_url, "viewer").await;
+    let (key, key_id) = create_key(&admin, &a_url, "viewer").await;
     assert_eq!(me_with_key(&b_url, &key).await, StatusCode::OK);
     assert_eq!(me_with_key(&b_url, &key).await, StatusCode::OK);
     let r = a
@@ -415,8 +418,9 @@ async fn two_servers_with_their_own_sqlite_share_events_over_redis() {
     // With separate databases the key revoked on A does not exist on B; only the
     // event delivery is shared.
     let (a_url, b_url) = (a.url(""), b.url(""));
+    let (admin_a, admin_b) = (a.admin_session("alice").await, b.admin_session("bob").await);
     let mut on_b = Sse::connect(&b.client(), &b.url("/api/v1/events?types=audit."), None).await;
-    let id = create_user(&a.client(), &a_url, "niaj", "viewer").await;
+    let id = create_user(&admin_a, &a_url, "niaj", "viewer").await;
     let frame = on_b.expect().await;
     assert_eq!(frame.data["type"], "audit.user.create");
     assert_eq!(frame.data["payload"]["target_id"], id.as_str());
@@ -429,7 +433,7 @@ async fn two_servers_with_their_own_sqlite_share_events_over_redis() {
     assert_eq!(replayed.iter().filter(|t| **t == id.as_str()).count(), 1);
     // And B's own events reach A, each once.
     let mut on_a = Sse::connect(&a.client(), &a.url("/api/v1/events?types=audit."), None).await;
-    let other = create_user(&b.client(), &b_url, "olivia", "viewer").await;
+    let other = create_user(&admin_b, &b_url, "olivia", "viewer").await;
     assert_eq!(
         on_a.expect().await.data["payload"]["target_id"],
         other.as_str()
@@ -441,8 +445,9 @@ async fn two_servers_with_their_own_sqlite_share_events_over_redis() {
 async fn the_auth_cache_forgets_revoked_disabled_and_signed_out_credentials_at_once() {
     let ts = TestServer::start_with(Db::Sqlite, |s| s.auth.cache_secs = 60).await;
     let base = ts.url("");
+    let admin = ts.admin_session().await;
     // A revoked key.
-    let (key, key_id) = create_key(&ts.client, &base, "viewer").await;
+    let (key, key_id) = create_key(&admin, &base, "viewer").await;
     assert_eq!(me_with_key(&base, &key).await, StatusCode::OK);
     assert_eq!(me_with_key(&base, &key).await, StatusCode::OK);
     let r = ts
@@ -455,11 +460,10 @@ async fn the_auth_cache_forgets_revoked_disabled_and_signed_out_credentials_at_o
     assert_eq!(me_with_key(&base, &key).await, StatusCode::UNAUTHORIZED);
 
     // A disabled user.
-    let user = create_user(&ts.client, &base, "peggy", "operator").await;
+    let user = create_user(&admin, &base, "peggy", "operator").await;
     let cookie = sign_in(&base, "peggy").await;
     assert_eq!(me_with_cookie(&base, &cookie).await, StatusCode::OK);
-    let r = ts
-        .client
+    let r = admin
         .patch(ts.url(&format!("/api/v1/users/{user}")))
         .json(&json!({"disabled": true}))
         .send()
@@ -472,7 +476,7 @@ async fn the_auth_cache_forgets_revoked_disabled_and_signed_out_credentials_at_o
     );
 
     // A session that signed out.
-    create_user(&ts.client, &base, "quentin", "viewer").await;
+    create_user(&admin, &base, "quentin", "viewer").await;
     let cookie = sign_in(&base, "quentin").await;
     let me: Value = reqwest::Client::new()
         .get(ts.url("/api/v1/auth/me"))
@@ -514,7 +518,8 @@ async fn in_production_browser_writes_and_websockets_must_come_from_the_public_u
     })
     .await;
     let base = ts.url("");
-    create_user(&ts.client, &base, "vic", "viewer").await;
+    ts.add_person("vic", vigil_auth::Role::Viewer, PASSWORD)
+        .await;
     let cookie = sign_in(&base, "vic").await;
     let rebound = format!("http://{}", ts.addr);
 

@@ -243,27 +243,6 @@ pub async fn session_client(base: &str, name: &str, password: &str) -> reqwest::
         .expect("client")
 }
 
-/// Creates an admin named `name` with [`ADMIN_PASSWORD`] through the admin API (`client`
-/// sends an admin key) and returns a client signed in as them.
-pub async fn admin_session_via_api(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-) -> reqwest::Client {
-    let resp = client
-        .post(format!("{base}/api/v1/users"))
-        .json(&serde_json::json!({"username": name, "password": ADMIN_PASSWORD, "role": "admin"}))
-        .send()
-        .await
-        .expect("create admin");
-    assert_eq!(
-        resp.status(),
-        reqwest::StatusCode::CREATED,
-        "creating {name}"
-    );
-    session_client(base, name, ADMIN_PASSWORD).await
-}
-
 impl TestServer {
     /// Creates a person directly in the database, as `vigil user add` would.
     pub async fn add_person(
@@ -290,10 +269,13 @@ impl TestServer {
         resp.json().await.expect("JSON")
     }
 
-    /// A client signed in as a new admin person (see [`session_client`]).
+    /// A client signed in as a new admin person (see [`session_client`]), made directly
+    /// in the database: only people may create users through the API.
     pub async fn admin_session(&self) -> reqwest::Client {
         let name = format!("admin-{}", hex::encode(rand::random::<[u8; 3]>()));
-        admin_session_via_api(&self.client, &self.url(""), &name).await
+        self.add_person(&name, vigil_auth::Role::Admin, ADMIN_PASSWORD)
+            .await;
+        session_client(&self.url(""), &name, ADMIN_PASSWORD).await
     }
 }
 
@@ -343,6 +325,9 @@ pub struct ChildServer {
     pub log: PathBuf,
     /// An admin API key created (with `vigil apikey create`) before the server started.
     pub api_key: String,
+    /// The data directory and environment the server runs with, for `vigil` commands.
+    data_dir: PathBuf,
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 impl ChildServer {
@@ -354,12 +339,12 @@ impl ChildServer {
     /// Like [`ChildServer::start`] with a prepared command (extra environment).
     pub fn start_cmd(mut cmd: Command, data_dir: &Path) -> ChildServer {
         // Same environment as the server, so the key lands in the same database.
+        let env: Vec<_> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_os_string(), v?.to_os_string())))
+            .collect();
         let mut create = vigil();
-        for (k, v) in cmd.get_envs() {
-            if let Some(v) = v {
-                create.env(k, v);
-            }
-        }
+        create.envs(env.iter().map(|(k, v)| (k, v)));
         let out = create
             .args([
                 "apikey",
@@ -407,6 +392,8 @@ impl ChildServer {
             port,
             log,
             api_key,
+            data_dir: data_dir.to_path_buf(),
+            env,
         };
         server.wait_healthy();
         server
@@ -429,6 +416,40 @@ impl ChildServer {
     /// `http://127.0.0.1:port` + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// A client signed in as a new admin person `name`, made with `vigil user add` (only
+    /// people may create users through the API).
+    pub async fn admin_session(&self, name: &str) -> reqwest::Client {
+        use std::io::Write as _;
+        let mut add = vigil()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args([
+                "user",
+                "add",
+                name,
+                "--admin",
+                "--password-stdin",
+                "--data-dir",
+            ])
+            .arg(&self.data_dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run vigil user add");
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
+            .expect("write the password");
+        let out = add.wait_with_output().expect("vigil user add");
+        assert!(
+            out.status.success(),
+            "vigil user add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        session_client(&self.url(""), name, ADMIN_PASSWORD).await
     }
 
     /// A client sending this server's admin API key.

@@ -174,8 +174,8 @@ async fn cookie_writes_need_a_csrf_token_and_our_origin() {
             .await
             .unwrap();
         assert_eq!(ok.status(), StatusCode::CREATED);
-        // API keys are not ambient credentials: no CSRF token needed (for what they may
-        // do; creating keys is not among it).
+        // API keys are not ambient credentials: no CSRF token needed (they pass the
+        // CSRF check and meet the next rule: creating users or keys is for people).
         let by_key = ts
             .client
             .post(ts.url("/api/v1/users"))
@@ -183,7 +183,9 @@ async fn cookie_writes_need_a_csrf_token_and_our_origin() {
             .send()
             .await
             .unwrap();
-        assert_eq!(by_key.status(), StatusCode::CREATED);
+        assert_eq!(by_key.status(), StatusCode::FORBIDDEN);
+        let err: Value = by_key.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "reauth_required", "{err}");
         // Nothing was created by the refused requests.
         let keys: Value = ts
             .client
@@ -575,9 +577,10 @@ async fn admins_revoke_sessions_and_role_changes_end_them() {
         1,
         "{alive:?}"
     );
-    // Demotion ends every session.
-    let r = ts
-        .client
+    // Demotion ends every session (changing users is for people).
+    let root = add_user(&ts, "root", Role::Admin).await;
+    let admin = crate::harness::session_client(&ts.url(""), "root", PASSWORD).await;
+    let r = admin
         .patch(ts.url(&format!("/api/v1/users/{}", erin.id)))
         .json(&json!({"role": "viewer"}))
         .send()
@@ -595,9 +598,7 @@ async fn admins_revoke_sessions_and_role_changes_end_them() {
         .unwrap();
     assert_eq!(me_status(&ts, &s3).await, StatusCode::UNAUTHORIZED);
     // The last admin cannot be demoted (the test key's creator is not a user).
-    let root = add_user(&ts, "root", Role::Admin).await;
-    let r = ts
-        .client
+    let r = admin
         .patch(ts.url(&format!("/api/v1/users/{}", root.id)))
         .json(&json!({"disabled": true}))
         .send()
@@ -613,7 +614,8 @@ async fn admins_revoke_sessions_and_role_changes_end_them() {
 async fn refusals_carry_specific_error_codes() {
     let ts = TestServer::start(Db::Sqlite).await;
     add_user(&ts, "grace", Role::Viewer).await;
-    let create = |body: Value| ts.client.post(ts.url("/api/v1/users")).json(&body).send();
+    let admin = ts.admin_session().await;
+    let create = |body: Value| admin.post(ts.url("/api/v1/users")).json(&body).send();
     let cases = [
         (
             json!({"username": "heidi", "password": "short", "role": "viewer"}),
@@ -767,9 +769,9 @@ fn expected() -> Vec<(&'static str, &'static str, Expect)> {
         ("GET", "/api/v1/auth/policy", AtLeast(Admin)),
         ("PUT", "/api/v1/auth/policy", AtLeast(Admin)),
         ("GET", "/api/v1/users", AtLeast(Admin)),
-        ("POST", "/api/v1/users", AtLeast(Admin)),
+        ("POST", "/api/v1/users", Confirmed(Admin)),
         ("GET", "/api/v1/users/{id}", AtLeast(Admin)),
-        ("PATCH", "/api/v1/users/{id}", AtLeast(Admin)),
+        ("PATCH", "/api/v1/users/{id}", Confirmed(Admin)),
         ("DELETE", "/api/v1/users/{id}", AtLeast(Admin)),
         ("POST", "/api/v1/users/{id}/reset-link", Confirmed(Admin)),
         ("GET", "/api/v1/users/{id}/sessions", AtLeast(Admin)),

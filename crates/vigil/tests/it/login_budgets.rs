@@ -291,3 +291,106 @@ async fn second_factor_guessing_is_cut_off_per_account() {
     assert_eq!(owner.status(), StatusCode::OK);
     ts.stop().await;
 }
+
+/// A password confirmation (creating an API key) from the signed-in `session`.
+async fn confirm(ts: &TestServer, session: &crate::identity::Session, pw: &str) -> Response {
+    ts.anon
+        .post(ts.url("/api/v1/apikeys"))
+        .header("cookie", &session.cookie)
+        .header("origin", format!("http://{}", ts.addr))
+        .header("x-csrf-token", &session.csrf)
+        .json(&json!({"name": "k", "role": "viewer", "current_password": pw}))
+        .send()
+        .await
+        .expect("confirmation request")
+}
+
+#[tokio::test]
+async fn simultaneous_wrong_confirmations_are_held_to_the_budget() {
+    const BUDGET: u32 = 3;
+    for db in databases() {
+        let ts = TestServer::start_with(db, |s| {
+            s.auth.reauth_window_secs = 0;
+            s.auth.max_failures = BUDGET;
+        })
+        .await;
+        add_user(&ts, "root", Role::Admin).await;
+        let session = sign_in(&ts, "root").await;
+        let before = ts.state.identity.passwords.verifications();
+        let answers = join_all((0..20).map(|_| confirm(&ts, &session, WRONG))).await;
+        let runs = ts.state.identity.passwords.verifications() - before;
+        let statuses: Vec<StatusCode> = answers.iter().map(Response::status).collect();
+        assert!(
+            runs <= u64::from(BUDGET),
+            "{runs} Argon2 runs: {statuses:?}"
+        );
+        let tried = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::FORBIDDEN)
+            .count();
+        assert_eq!(tried as u64, runs, "{statuses:?}");
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+                .count(),
+            20 - tried,
+            "{statuses:?}"
+        );
+        ts.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_sprayed_at_the_account_do_not_block_its_owners_confirmations() {
+    let ts = TestServer::start_with(Db::Sqlite, |s| {
+        behind_a_proxy(s);
+        s.auth.reauth_window_secs = 0;
+    })
+    .await;
+    add_user(&ts, "owner", Role::Admin).await;
+    let session = sign_in(&ts, "owner").await;
+    let (statuses, _) = spray(&ts, "owner", &addresses(3, 30), 5).await;
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "the account budget is full: {statuses:?}"
+    );
+    // The owner, signed in before, still confirms with their password.
+    let r = confirm(&ts, &session, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_device_cookies_of_the_old_password() {
+    let ts = TestServer::start_with(Db::Sqlite, behind_a_proxy).await;
+    let owner = add_user(&ts, "owner", Role::Operator).await;
+    let earlier = attempt(&ts, password("owner", PASSWORD), "192.0.2.10", None).await;
+    assert_eq!(earlier.status(), StatusCode::OK);
+    let device = device_cookie(&earlier);
+    // The password changes (a reset, say: whoever knew the old one kept that browser).
+    let new_password = "marble heron counts the slow barges";
+    vigil_auth::users::set_password(
+        &ts.state.db,
+        &ts.state.identity.passwords,
+        &owner.id,
+        new_password,
+    )
+    .await
+    .expect("set the password");
+    let (statuses, _) = spray(&ts, "owner", &addresses(4, 30), 5).await;
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    // The old cookie has no budget of its own any more: the full account budget holds.
+    let with_old_cookie = attempt(
+        &ts,
+        password("owner", new_password),
+        "192.0.2.10",
+        Some(&device),
+    )
+    .await;
+    assert_eq!(with_old_cookie.status(), StatusCode::TOO_MANY_REQUESTS);
+    ts.stop().await;
+}

@@ -141,6 +141,83 @@ async fn sensitive_changes_need_the_current_password_and_api_keys_cannot_make_th
     }
 }
 
+/// A PATCH from the signed-in browser, like [`post`].
+async fn patch(ts: &TestServer, b: &Browser, path: &str, body: Value) -> reqwest::Response {
+    ts.anon
+        .patch(ts.url(path))
+        .header(COOKIE, &b.cookie)
+        .header("origin", format!("http://{}", ts.addr))
+        .header("x-csrf-token", &b.csrf)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Creating a user or changing one's role or state makes or revives admins: an admin
+/// API key cannot (it would create an admin person, sign in as them and make keys and
+/// reset links), and an old session must confirm with the password.
+#[tokio::test]
+async fn creating_and_changing_users_is_for_people_who_confirm() {
+    let ts = TestServer::start_with(Db::Sqlite, |s| s.auth.reauth_window_secs = 0).await;
+    add_user(&ts, "root", Role::Admin).await;
+    let frank = add_user(&ts, "frank", Role::Viewer).await;
+    let b = sign_in(&ts, "root").await;
+    let evil = json!({"username": "backdoor", "password": PASSWORD, "role": "admin"});
+    let promote = json!({"role": "admin"});
+    let frank_path = format!("/api/v1/users/{}", frank.id);
+
+    // The admin API key: refused outright, nothing created or changed.
+    let by_key = ts.client.post(ts.url("/api/v1/users")).json(&evil).send();
+    assert_eq!(
+        outcome(by_key.await.unwrap()).await,
+        forbidden("reauth_required")
+    );
+    let by_key = ts.client.patch(ts.url(&frank_path)).json(&promote).send();
+    assert_eq!(
+        outcome(by_key.await.unwrap()).await,
+        forbidden("reauth_required")
+    );
+
+    // A session past the window (0 here) without the password: refused too.
+    let r = post(&ts, &b, "/api/v1/users", Some(evil.clone())).await;
+    assert_eq!(outcome(r).await, forbidden("reauth_required"));
+    let r = patch(&ts, &b, &frank_path, promote.clone()).await;
+    assert_eq!(outcome(r).await, forbidden("reauth_required"));
+    let r = patch(
+        &ts,
+        &b,
+        &frank_path,
+        json!({"role": "admin", "current_password": "wrong"}),
+    )
+    .await;
+    assert_eq!(outcome(r).await, forbidden("reauth_failed"));
+    assert!(ts
+        .state
+        .identity
+        .user_named("backdoor")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(ts.get_json(&frank_path).await["role"], "viewer");
+
+    // With the password: done.
+    let mut confirmed = evil.clone();
+    confirmed["current_password"] = json!(PASSWORD);
+    let r = post(&ts, &b, "/api/v1/users", Some(confirmed)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = patch(
+        &ts,
+        &b,
+        &frank_path,
+        json!({"role": "admin", "current_password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(ts.get_json(&frank_path).await["role"], "admin");
+    ts.stop().await;
+}
+
 #[tokio::test]
 async fn a_recent_sign_in_passes_without_the_password_until_the_window_ends() {
     let ts = TestServer::start_with(Db::Sqlite, |s| s.auth.reauth_window_secs = 2).await;
@@ -309,6 +386,17 @@ async fn guessable_passwords_are_refused_everywhere_with_the_reason() {
         .unwrap()
         .unwrap();
     let token = link.split("token=").nth(1).unwrap().to_string();
+    // Without the token, no strength estimate is made: a wrong token with a weak
+    // password is told about the token.
+    let wrong_token = ts
+        .anon
+        .post(ts.url("/api/v1/auth/bootstrap"))
+        .json(&json!({"token": "not-the-token", "username": "root", "password": "password123456"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = wrong_token.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
     let setup = |password: &str| {
         ts.anon
             .post(ts.url("/api/v1/auth/bootstrap"))
@@ -321,8 +409,9 @@ async fn guessable_passwords_are_refused_everywhere_with_the_reason() {
     assert_eq!(setup(PASSWORD).await.unwrap().status(), StatusCode::CREATED);
 
     // Admin creation: common, the username repeated, a keyboard walk; then a passphrase.
+    let admin = ts.admin_session().await;
     let create = |name: &str, password: &str| {
-        ts.client
+        admin
             .post(ts.url("/api/v1/users"))
             .json(&json!({"username": name, "password": password, "role": "viewer"}))
             .send()

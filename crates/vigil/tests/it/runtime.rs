@@ -58,8 +58,10 @@ async fn sigterm_stops_background_tasks_within_the_grace_period() {
     assert_eq!(purge["state"], "running", "{ready}");
     assert_eq!(purge["restarts"], 0, "{ready}");
 
-    // Give the purge work: a reset link, used, is a spent token it must delete.
-    let user: Value = client
+    // Give the purge work: a reset link, used, is a spent token it must delete. Users
+    // and reset links are made by people (API keys cannot).
+    let admin = server.admin_session("ruth").await;
+    let user: Value = admin
         .post(server.url("/api/v1/users"))
         .json(&json!({"username": "rita", "password": "a long first passphrase", "role": "viewer"}))
         .send()
@@ -68,8 +70,6 @@ async fn sigterm_stops_background_tasks_within_the_grace_period() {
         .json()
         .await
         .unwrap();
-    // Reset links are for people (API keys cannot issue them).
-    let admin = crate::harness::admin_session_via_api(&client, &server.url(""), "ruth").await;
     let link: Value = admin
         .post(server.url(&format!(
             "/api/v1/users/{}/reset-link",
