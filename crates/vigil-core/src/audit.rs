@@ -82,9 +82,15 @@ impl AuditQuery {
     fn parse(self, default_limit: i64, max_limit: i64) -> Result<Parsed> {
         let text = |name: &str, value: Option<String>| -> Result<Option<String>> {
             match value {
-                Some(v) if v.is_empty() || v.chars().count() > MAX_FILTER_LEN => {
+                // No stored action, name or id has control characters, and PostgreSQL
+                // refuses a NUL in text outright (an error, not "no match").
+                Some(v)
+                    if v.is_empty()
+                        || v.chars().count() > MAX_FILTER_LEN
+                        || v.chars().any(char::is_control) =>
+                {
                     Err(Error::InvalidFilter(format!(
-                        "{name} must have 1 to {MAX_FILTER_LEN} characters"
+                        "{name} must have 1 to {MAX_FILTER_LEN} characters, none of them control characters"
                     )))
                 }
                 other => Ok(other),

@@ -107,11 +107,16 @@ impl Identity {
     /// passwords and disabled accounts get the same [`Error::BadCredentials`].
     pub async fn login(&self, attempt: LoginAttempt, client: ClientInfo) -> Result<SignedIn> {
         let ip_key = client.ip.clone().unwrap_or_else(|| "unknown".into());
+        // The name as typed, for the throttle and the audit record. Control characters
+        // become U+FFFD: no username has them (so the attempt still fails as an unknown
+        // name), and PostgreSQL refuses a NUL in text, which would turn the refusal into
+        // a storage error.
         let typed: String = attempt
             .username
             .trim()
             .to_lowercase()
             .chars()
+            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
             .take(128)
             .collect();
         let refuse = |reason: &'static str| {

@@ -13,6 +13,7 @@
 //!
 //! No inference or SQL lives here: handlers call `vigil-store` (and later the engine).
 
+pub mod apidoc;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -47,28 +48,11 @@ pub use serve::{shutdown_signal, Application};
 pub use state::AppState;
 pub use tls::install_crypto_provider;
 
+use apidoc::ApiDoc;
 use middleware::client_ip::ProxyTrust;
 use middleware::security_headers::SecurityHeaders;
 use routes::health;
 use routes::table::{BodyClass, Handler, ROUTES};
-
-/// The OpenAPI document's fixed parts; paths are collected from the routers.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Vigil API", description = "Self-hosted AI server for cameras and media."),
-    tags(
-        (name = "operations", description = "Health, readiness and metrics"),
-        (name = "auth", description = "Sign-in, sessions, TOTP, one's own account, access policy"),
-        (name = "users", description = "User administration (admins)"),
-        (name = "apikeys", description = "API keys for applications (admins)"),
-        (name = "uploads", description = "Uploaded media (images, video, audio, documents)"),
-        (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
-        (name = "audit", description = "The tamper-evident audit log: listing and CSV export (admins)"),
-        (name = "events", description = "Live events over Server-Sent Events and WebSocket, resumable"),
-    ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
-)]
-struct ApiDoc;
 
 /// Every route of [`routes::table::ROUTES`] enabled by the settings, each behind its body
 /// limit and timeout, with the OpenAPI description of the API rows; before state, the
@@ -156,6 +140,7 @@ fn with_body_limits(
 pub fn router(state: AppState) -> Router {
     let (api, mut openapi) = api_routes(&state).split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+    apidoc::describe_shared_layers(&mut openapi);
     let openapi = Arc::new(openapi);
 
     let app = api

@@ -2,11 +2,15 @@
 //!
 //! All coordinates are in pixels of the decoded, EXIF-rotated original image, origin at
 //! the top-left, `x` to the right, `y` down.
+//!
+//! Each type also derives its OpenAPI schema (`utoipa::ToSchema`, a description only: no
+//! HTTP here), so the API document describes exactly what is serialised.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An axis-aligned box in original-image pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct BBox {
     /// Left edge.
     pub x: f32,
@@ -89,7 +93,7 @@ pub struct Detection {
 }
 
 /// Mask classifier verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MaskLabel {
     /// A mask covers nose and mouth.
@@ -109,7 +113,7 @@ impl MaskLabel {
 }
 
 /// Mask classification of one face.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
 pub struct MaskResult {
     /// Winning label.
     pub label: MaskLabel,
@@ -118,7 +122,7 @@ pub struct MaskResult {
 }
 
 /// Liveness (anti-spoofing) estimate for one face.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
 pub struct Liveness {
     /// Probability that the face is a live person, in `[0, 1]`.
     pub score: f32,
@@ -127,7 +131,7 @@ pub struct Liveness {
 }
 
 /// Everything known about one face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Face {
     /// Face box in original-image pixels.
     #[serde(rename = "box")]
@@ -145,7 +149,7 @@ pub struct Face {
 }
 
 /// Size of the decoded (upright) image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ImageSize {
     /// Width in pixels.
     pub width: u32,
@@ -154,7 +158,7 @@ pub struct ImageSize {
 }
 
 /// Wall-clock time per stage, in milliseconds. Stages that did not run are omitted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
 pub struct Timings {
     /// Decoding (and EXIF rotation).
     pub decode: f64,
@@ -173,7 +177,7 @@ pub struct Timings {
 }
 
 /// The answer for one image.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Analysis {
     /// Decoded image size.
     pub image: ImageSize,

@@ -18,16 +18,19 @@ use vigil_vision::{Analysis, DetectorKind, MaskLabel, VisionError};
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::ApiQuery;
 use crate::metrics::{DetectionLabels, StageLabels};
-use crate::routes::body::read_file;
+use crate::routes::body::{read_file, Binary, FileForm};
 use crate::state::AppState;
 
 /// Query parameters of `/analyze`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeParams {
     /// Face detector: `res10` (default), `blazeface` or `mtcnn`.
+    #[param(pattern = "^(res10|blazeface|mtcnn)$")]
     pub detector: Option<String>,
     /// Detection threshold in [0, 1] (default from `vision.det_threshold`, 0.75).
+    #[param(minimum = 0.0, maximum = 1.0)]
     pub det_threshold: Option<f32>,
     /// Also compute a 192-d unit-length embedding per face.
     #[serde(default)]
@@ -43,17 +46,25 @@ pub struct AnalyzeParams {
 /// Analyse an image (multipart field `file`, or the raw body: JPEG, PNG or WebP).
 ///
 /// With `Accept: image/jpeg` the answer is the image with boxes and labels drawn on it;
-/// otherwise JSON: `{"image":{"width","height"},"faces":[{"box":{"x","y","width","height"},
-/// "score","landmarks":[[x,y],…],"mask":{"label":"mask"|"no_mask","score"},"liveness",
-/// "embedding"}],"engine","timings_ms":{"decode","detect","mask","total",…}}`; boxes are
-/// in original-image pixels.
+/// otherwise JSON ([`Analysis`]): the image size, each face with its box (in
+/// original-image pixels), score, landmarks, mask verdict and, on request, liveness and
+/// embedding, the engine that ran and the time per stage.
 #[utoipa::path(post, path = "/api/v1/analyze", tag = "vision", params(AnalyzeParams),
-    request_body(content_type = "image/jpeg", description = "The image, or multipart with a `file` field"),
+    request_body(description = "The image as the raw body (the type is sniffed from the bytes), or a form with a `file` field",
+        content(
+            (Binary = "image/jpeg"),
+            (Binary = "image/png"),
+            (Binary = "image/webp"),
+            (Binary = "application/octet-stream"),
+            (FileForm = "multipart/form-data"),
+        )),
     responses(
-        (status = 200, description = "Faces found (JSON), or the annotated JPEG with `Accept: image/jpeg`"),
+        (status = 200, description = "The faces found (JSON), or the annotated JPEG with `Accept: image/jpeg`",
+            content((Analysis = "application/json"), (Binary = "image/jpeg"))),
+        (status = 400, description = "Bad query string, or a body or form that cannot be read", body = ErrorBody),
         (status = 413, description = "Image too large (bytes or pixels)", body = ErrorBody),
         (status = 415, description = "Not a JPEG, PNG or WebP image", body = ErrorBody),
-        (status = 422, description = "Truncated or malformed image, or bad parameters", body = ErrorBody),
+        (status = 422, description = "Truncated or malformed image, a form without `file`, or bad parameters", body = ErrorBody),
         (status = 503, description = "Inference queue full (see Retry-After) or models not loaded", body = ErrorBody),
     ))]
 pub async fn analyze(

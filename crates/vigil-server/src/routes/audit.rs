@@ -21,21 +21,39 @@ use crate::state::AppState;
 
 /// Filters shared by the listing and the export; every one is optional.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Exact action (`auth.login`) or a prefix ending in `.` or `.*` (`auth.`, `auth.*`).
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub action: Option<String>,
     /// Exact actor name (username or API key name).
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub actor: Option<String>,
     /// `success` or `failure`.
+    #[param(pattern = "^(success|failure)$")]
     pub outcome: Option<String>,
     /// Records at or after this time, Unix ms.
     pub since: Option<i64>,
     /// Records strictly before this time, Unix ms.
     pub until: Option<i64>,
     /// Exact target id.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub target: Option<String>,
     /// Listing: page size, 1–500 (default 100). Export: most rows, 1–100000 (default 100000).
+    #[param(minimum = 1, maximum = 100_000)]
     pub limit: Option<i64>,
     /// Only records with a smaller sequence number (the previous page's `next_before_seq`).
     pub before_seq: Option<i64>,

@@ -10,12 +10,26 @@ use axum::extract::multipart::Field;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{header, StatusCode};
 use futures::{Stream, TryStreamExt};
+use utoipa::ToSchema;
 use vigil_core::uploads::BodyError;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 pub use vigil_core::uploads::sanitise_name;
+
+/// OpenAPI schema of a file sent or answered as the raw body: any bytes.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(pub Vec<u8>);
+
+/// OpenAPI schema of a `multipart/form-data` body carrying one file.
+#[derive(Debug, ToSchema)]
+pub struct FileForm {
+    /// The file; its file name, if any, is kept (sanitised) for display.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
 
 /// A request body that carries one file, not yet read.
 #[derive(Debug)]

@@ -30,6 +30,7 @@ const MAX_TYPES_LEN: usize = 500;
 
 /// Which events to receive.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Comma-separated type prefixes (`audit.,camera.`); all types when absent.

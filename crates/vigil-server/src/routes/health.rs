@@ -263,7 +263,7 @@ fn vision_readiness(state: &AppState) -> VisionReadiness {
 
 /// Prometheus metrics in OpenMetrics text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.metrics.observe_tasks(&state.runtime.snapshot());
     if let Some(vision) = &state.vision {

@@ -21,7 +21,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::middleware::client_ip::{ip_of, ClientAddr};
 use crate::routes::body::{
-    field_chunks, file_body, next_field, no_file_field, raw_chunks, FileBody,
+    field_chunks, file_body, next_field, no_file_field, raw_chunks, Binary, FileBody, FileForm,
 };
 use crate::routes::media;
 use crate::state::AppState;
@@ -64,7 +64,8 @@ fn parse_id(id: &str) -> ApiResult<UploadId> {
 /// arrives. The type is sniffed from the first bytes; images have the image size limit,
 /// everything else the media limit. Returns its metadata.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
-    request_body(content_type = "multipart/form-data", description = "A `file` field, or any raw body"),
+    request_body(description = "A form with a `file` field, or the file as the raw body (any type; the bytes decide)",
+        content((FileForm = "multipart/form-data"), (Binary = "application/octet-stream"))),
     responses(
         (status = 201, description = "Stored", body = UploadView),
         (status = 400, description = "Malformed body", body = ErrorBody),
@@ -102,9 +103,11 @@ pub async fn create(
 
 /// Listing parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// At most this many (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Only uploads created before this time (Unix ms), for paging.
     pub before: Option<i64>,
@@ -112,7 +115,8 @@ pub struct ListParams {
 
 /// Newest uploads first.
 #[utoipa::path(get, path = "/api/v1/uploads", tag = "uploads", params(ListParams),
-    responses((status = 200, description = "Uploads", body = [UploadView])))]
+    responses((status = 200, description = "Uploads", body = [UploadView]),
+              (status = 422, description = "`limit` is outside 1–500", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -140,8 +144,8 @@ pub async fn get_one(
 /// `If-None-Match` answers 304.
 #[utoipa::path(get, path = "/api/v1/uploads/{id}/content", tag = "uploads",
     params(("id" = String, Path, description = "Upload id")),
-    responses((status = 200, description = "The bytes"),
-              (status = 206, description = "The requested range"),
+    responses((status = 200, description = "The bytes, with the upload's content type", content((Binary = "*/*"))),
+              (status = 206, description = "The requested range", content((Binary = "*/*"))),
               (status = 304, description = "Not modified"),
               (status = 404, description = "No such upload", body = ErrorBody),
               (status = 416, description = "Range not satisfiable", body = ErrorBody),

@@ -182,6 +182,21 @@ async fn errors_from_every_layer_share_the_json_shape() {
         )
         .await;
 
+        // serde alone reads a struct from an array of its fields: `[]` cleared the name.
+        for not_an_object in [
+            serde_json::json!([]),
+            serde_json::json!(["x"]),
+            serde_json::json!(null),
+        ] {
+            let resp = c
+                .patch(s.url(&format!("/api/v1/uploads/{id}")))
+                .json(&not_an_object)
+                .send()
+                .await
+                .expect("req");
+            error_of(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        }
+
         let bad_query = c
             .get(s.url("/api/v1/uploads?limit=lots"))
             .send()

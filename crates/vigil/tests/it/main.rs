@@ -16,6 +16,7 @@ mod cli;
 mod crash;
 mod events;
 mod harness;
+mod hostile_input;
 mod identity;
 mod login_budgets;
 mod media;
