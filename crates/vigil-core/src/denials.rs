@@ -1,20 +1,29 @@
 //! Audit records of refused requests (403: a role too low, a CSRF or origin check
 //! failed, a confirmation missing), sampled so that a flood cannot fill the audit
-//! table: per caller (user, key, or address when anonymous), route and minute, the
-//! first refusal is recorded at once, and any further ones in that minute are counted
-//! and recorded as one `access.denied` record with `repeats: N` when the minute is
-//! over (by the `denial-flush` task, at the next refusal of the same caller and route,
-//! or at shutdown). So each caller and route costs at most two records a minute.
+//! table: per caller (user, key, or address when anonymous, IPv6 per /64), route and
+//! minute, the first refusal is recorded at once, and any further ones in that minute
+//! are counted and recorded as one `access.denied` record with `repeats: N` when the
+//! minute is over (by the `denial-flush` task, at the next refusal of the same caller
+//! and route, or at shutdown). So each caller and route costs at most two records a
+//! minute.
+//!
+//! Anonymous callers are keyed like the login throttle and the rate limiter key them
+//! ([`vigil_auth::throttle::address_key`]): one host owns its whole IPv6 /64, so
+//! rotating addresses inside it does not open new entries. Callers with many real
+//! addresses are bounded by a global cap: at most [`MAX_NEW_PER_MINUTE`] windows open
+//! (and so first records are written) a minute; refusals beyond it are counted under
+//! one shared entry, written when the minute is over as one record with `route: "*"`
+//! and `repeats: N` (every refusal it stands for: it had no first record).
 //!
 //! The counts live in memory, per server: bounded by [`MAX_TRACKED`] pairs; past that,
-//! refusals are counted under one shared entry so memory stays flat under a flood from
-//! many addresses.
+//! refusals are counted under the shared entry too so memory stays flat.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use vigil_auth::audit::{Actor, ActorKind, AuditAction, Event};
+use vigil_auth::throttle::address_key;
 use vigil_store::now_ms;
 
 use crate::identity::Identity;
@@ -22,8 +31,13 @@ use crate::runtime::CancellationToken;
 
 /// Most caller-and-route pairs counted at once.
 pub const MAX_TRACKED: usize = 10_000;
+/// Most sampling windows opened a minute, over all callers; later refusals in that
+/// minute that would open one are counted under the shared entry instead.
+pub const MAX_NEW_PER_MINUTE: usize = 1_000;
 /// The sampling window.
 const WINDOW_MS: i64 = 60_000;
+/// The entry refusals share past [`MAX_NEW_PER_MINUTE`] or [`MAX_TRACKED`].
+const SHARED: &str = "*";
 
 /// A refused request, as the HTTP layer saw it.
 #[derive(Debug, Clone)]
@@ -43,29 +57,42 @@ pub struct Denial {
 struct Window {
     /// Start of the window, Unix ms (a multiple of the window length).
     start: i64,
-    /// Refusals after the first in this window, not yet recorded.
+    /// Refusals not yet recorded: after the first in this window, or every one for
+    /// the shared entry.
     repeats: u64,
     /// The latest refusal, for the summary record.
     last: Denial,
 }
 
+type Key = (String, String);
+
+#[derive(Debug, Default)]
+struct Counts {
+    windows: HashMap<Key, Window>,
+    /// The minute [`Counts::opened`] counts for.
+    opened_start: i64,
+    /// Windows opened in that minute (the shared entry not included).
+    opened: usize,
+}
+
 /// Counts refusals per caller, route and minute; see the module docs.
 #[derive(Debug, Default)]
 pub struct DenialSampler {
-    windows: Mutex<HashMap<(String, String), Window>>,
+    counts: Mutex<Counts>,
 }
 
 fn who(actor: &Actor) -> String {
     match (actor.kind, &actor.id) {
         (ActorKind::Anonymous, _) | (_, None) => {
-            format!(
-                "{}:{}",
-                actor.kind.as_str(),
-                actor.ip.as_deref().unwrap_or("")
-            )
+            let ip = actor.ip.as_deref().map(address_key).unwrap_or_default();
+            format!("{}:{ip}", actor.kind.as_str())
         }
         (kind, Some(id)) => format!("{}:{id}", kind.as_str()),
     }
+}
+
+fn shared_key() -> Key {
+    (SHARED.into(), SHARED.into())
 }
 
 fn event(d: &Denial) -> Event {
@@ -82,38 +109,54 @@ impl DenialSampler {
     fn admit(&self, d: Denial, now: i64) -> Vec<(Actor, Event)> {
         let start = now - now.rem_euclid(WINDOW_MS);
         let mut out = Vec::new();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.opened_start != start {
+            counts.opened_start = start;
+            counts.opened = 0;
+        }
         let mut key = (who(&d.actor), format!("{} {}", d.method, d.route));
-        if !windows.contains_key(&key) && windows.len() >= MAX_TRACKED {
-            out.extend(Self::take_ended(&mut windows, start));
-            if windows.len() >= MAX_TRACKED {
-                // Still full: count under one shared entry rather than grow.
-                key = ("*".into(), "*".into());
+        let opens = !matches!(counts.windows.get(&key), Some(w) if w.start == start);
+        if opens {
+            let new_entry = !counts.windows.contains_key(&key);
+            if new_entry && counts.windows.len() >= MAX_TRACKED {
+                out.extend(Self::take_ended(&mut counts.windows, start));
+            }
+            let full = new_entry && counts.windows.len() >= MAX_TRACKED;
+            if full || counts.opened >= MAX_NEW_PER_MINUTE {
+                // Count under one shared entry rather than write or grow.
+                key = shared_key();
+            } else {
+                counts.opened += 1;
             }
         }
-        match windows.get_mut(&key) {
+        let shared = key.0 == SHARED;
+        // The shared entry writes nothing at once: its record comes with the count.
+        let first = if shared { 1 } else { 0 };
+        match counts.windows.get_mut(&key) {
             Some(w) if w.start == start => {
                 w.repeats += 1;
                 w.last = d;
             }
             Some(w) => {
-                if let Some(summary) = summary(w) {
-                    out.push(summary);
+                out.extend(summary(shared, w));
+                if !shared {
+                    out.push((d.actor.clone(), event(&d)));
                 }
-                out.push((d.actor.clone(), event(&d)));
                 *w = Window {
                     start,
-                    repeats: 0,
+                    repeats: first,
                     last: d,
                 };
             }
             None => {
-                out.push((d.actor.clone(), event(&d)));
-                windows.insert(
+                if !shared {
+                    out.push((d.actor.clone(), event(&d)));
+                }
+                counts.windows.insert(
                     key,
                     Window {
                         start,
-                        repeats: 0,
+                        repeats: first,
                         last: d,
                     },
                 );
@@ -125,16 +168,16 @@ impl DenialSampler {
     /// Removes the windows that started before `current` (all of them with `None`),
     /// returning the summaries of those that counted repeats.
     fn take_ended(
-        windows: &mut HashMap<(String, String), Window>,
+        windows: &mut HashMap<Key, Window>,
         current: impl Into<Option<i64>>,
     ) -> Vec<(Actor, Event)> {
         let current = current.into();
         let mut out = Vec::new();
-        windows.retain(|_, w| {
+        windows.retain(|key, w| {
             if current.is_some_and(|c| w.start >= c) {
                 return true;
             }
-            out.extend(summary(w));
+            out.extend(summary(key.0 == SHARED, w));
             false
         });
         out
@@ -143,18 +186,29 @@ impl DenialSampler {
     /// The summaries of windows that are over (every window with `all`), which are
     /// forgotten.
     fn drain(&self, all: bool, now: i64) -> Vec<(Actor, Event)> {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let current = (!all).then(|| now - now.rem_euclid(WINDOW_MS));
-        Self::take_ended(&mut windows, current)
+        Self::take_ended(&mut counts.windows, current)
     }
 }
 
-/// The record counting a window's repeats, if it had any.
-fn summary(w: &Window) -> Option<(Actor, Event)> {
+/// The record counting a window's repeats, if it had any. The shared entry's record
+/// names no caller nor route (it stands for many).
+fn summary(shared: bool, w: &Window) -> Option<(Actor, Event)> {
     (w.repeats > 0).then(|| {
+        let (actor, event) = if shared {
+            let event = Event::new(AuditAction::AccessDenied)
+                .failed()
+                .detail("method", SHARED)
+                .detail("route", SHARED)
+                .detail("code", SHARED);
+            (Actor::anonymous(None, None), event)
+        } else {
+            (w.last.actor.clone(), event(&w.last))
+        };
         (
-            w.last.actor.clone(),
-            event(&w.last)
+            actor,
+            event
                 .detail("repeats", w.repeats)
                 .detail("window_start", w.start),
         )
@@ -242,15 +296,62 @@ mod tests {
         assert!(s.drain(true, t0).is_empty());
     }
 
+    fn tracked(s: &DenialSampler) -> usize {
+        s.counts.lock().unwrap().windows.len()
+    }
+
+    #[test]
+    fn an_ipv6_host_rotating_addresses_in_its_64_is_one_caller() {
+        let s = DenialSampler::default();
+        let t0 = 3 * WINDOW_MS;
+        let mut records = Vec::new();
+        for i in 0..10_000u32 {
+            let ip = format!("2001:db8:1:2:{:x}:{:x}::1", i >> 8, i & 0xff);
+            records.extend(s.admit(denial(&ip, "/api/v1/auth/login"), t0 + i64::from(i)));
+        }
+        assert_eq!(tracked(&s), 1);
+        assert_eq!(repeats(&records), [None]);
+        assert_eq!(repeats(&s.drain(true, t0)), [Some(9_999)]);
+        // Another /64 is another caller.
+        assert_eq!(s.admit(denial("2001:db8:1:3::1", "/x"), t0).len(), 1);
+    }
+
+    #[test]
+    fn many_addresses_open_a_bounded_count_of_windows_a_minute() {
+        let s = DenialSampler::default();
+        for minute in 0..3 {
+            let t0 = (20 + minute) * WINDOW_MS;
+            let mut records = Vec::new();
+            for i in 0..10_000u32 {
+                let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+                records.extend(s.admit(denial(&ip, "/api/v1/auth/login"), t0 + 1));
+            }
+            // The minute's flush writes the shared count.
+            records.extend(s.drain(false, t0 + WINDOW_MS));
+            assert_eq!(records.len(), MAX_NEW_PER_MINUTE + 1, "minute {minute}");
+            let shared = records.last().unwrap();
+            assert_eq!(shared.0.ip, None);
+            assert_eq!(shared.1.detail["route"], "*");
+            let overflow = u64::try_from(10_000 - MAX_NEW_PER_MINUTE).unwrap();
+            assert_eq!(shared.1.detail["repeats"], overflow);
+            assert!(tracked(&s) == 0);
+        }
+    }
+
     #[test]
     fn memory_stays_bounded_under_many_addresses() {
         let s = DenialSampler::default();
-        let t0 = 7 * WINDOW_MS;
         let mut records = 0;
-        for i in 0..(MAX_TRACKED + 500) {
-            records += s.admit(denial(&format!("10.0.{i}"), "/x"), t0).len();
+        // Never flushed: the windows of past minutes pile up until the cap.
+        for minute in 0..15 {
+            let t0 = (7 + minute) * WINDOW_MS;
+            for i in 0..(MAX_NEW_PER_MINUTE + 10) {
+                let ip = format!("10.{minute}.{}.{}", i / 256, i % 256);
+                records += s.admit(denial(&ip, "/x"), t0).len();
+                assert!(tracked(&s) <= MAX_TRACKED + 1);
+            }
         }
-        assert!(s.windows.lock().unwrap().len() <= MAX_TRACKED + 1);
-        assert_eq!(records, MAX_TRACKED + 1, "the overflow shares one entry");
+        // Each minute: its opened windows, and the shared count of the one before.
+        assert!(records <= 15 * (MAX_NEW_PER_MINUTE + 1), "{records}");
     }
 }

@@ -1,6 +1,10 @@
 //! Logging: readable lines in development, JSON elsewhere, level from `RUST_LOG` or the
 //! config, and optionally rotating files. The returned guard flushes file logs on drop,
 //! so `main` keeps it until exit.
+//!
+//! Logs name users, addresses and routes: a log folder Vigil creates is 0700 whatever
+//! the umask. The files in it get the appender's default mode (tracing-appender offers
+//! no way to choose it), which the folder makes unreachable to other users.
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{Builder, Rotation};
@@ -39,7 +43,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
     let mut guard = None;
     let file_layer = match &settings.log.dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)?;
+            create_private_dir(dir)?;
             let rotation = match settings.log.rotation {
                 LogRotation::Hourly => Rotation::HOURLY,
                 LogRotation::Daily => Rotation::DAILY,
@@ -74,4 +78,22 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
         .with(file_layer)
         .try_init()?;
     Ok(TelemetryGuard { _file: guard })
+}
+
+/// Creates `dir` (and missing parents) owner-only, 0700 whatever the umask. A folder
+/// that already exists keeps its mode: an administrator may have shared it on purpose
+/// (with a log shipper's group, say).
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("creating the log folder {}: {e}", dir.display()))?;
+    // The umask may have taken bits from 0700; set it exactly.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
 }

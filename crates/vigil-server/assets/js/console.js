@@ -31,7 +31,10 @@ export async function api(method, url, body) {
   const headers = { Accept: "application/json" };
   const token = csrfMeta()?.content;
   if (token) headers["X-CSRF-Token"] = token;
-  const init = { method, headers, credentials: "same-origin" };
+  // The referrer policy is set here too so no page's policy (a stricter one would make
+  // the browser send `Origin: null` on these POSTs, which the server refuses) can break
+  // the console's own requests; same-origin never sends anything to another site.
+  const init = { method, headers, credentials: "same-origin", referrerPolicy: "same-origin" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -307,14 +307,18 @@ struct SetupPage {
     min_password: usize,
 }
 
-/// `page(t)` with `Referrer-Policy: no-referrer`: the setup and reset pages hold a
+/// `page(t)` with `Referrer-Policy: same-origin`: the setup and reset pages hold a
 /// one-time token (in the URL's fragment until their script moves it into the form), and
-/// no link or resource they load may carry anything of their address elsewhere.
+/// no link or resource they load may carry anything of their address to another site.
+/// Not `no-referrer`: under it a browser may send the page's own POSTs with
+/// `Origin: null` (the Fetch standard says so; Firefox does it for `fetch`, Chromium
+/// for forms), which the origin check refuses. Same-origin requests get a `Referer`,
+/// but never the fragment, and the script has wiped the token from the address anyway.
 fn token_page(t: &impl Template) -> Response {
     let mut response = page(t);
     response.headers_mut().insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -83,16 +83,25 @@ pub fn self_signed(settings: &Settings, args: &SelfSignedArgs) -> anyhow::Result
     Ok(())
 }
 
-/// Writes atomically (temp file + fsync + rename) with the given mode.
+/// Writes atomically (temp file + fsync + rename) with the given mode, whatever the
+/// umask. The temp file is made anew: a stale one would keep its old mode, and a
+/// symlink planted there would be followed.
 fn write_file(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the stale {}", tmp.display()));
+        }
+        _ => {}
+    }
     let mut f = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
+    // The umask may have taken bits from `mode` (for the certificate's 0644).
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
     f.write_all(data)?;
     f.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;

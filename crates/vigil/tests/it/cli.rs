@@ -198,3 +198,34 @@ fn production_without_a_public_url_refuses_to_start_and_names_the_setting() {
     assert!(stderr.contains("auth.public_url"), "{stderr}");
     assert!(stderr.contains("VIGIL_AUTH__PUBLIC_URL"), "{stderr}");
 }
+
+/// Logs name users and addresses: the log folder `vigil` creates is owner-only even
+/// under umask 000, so the files in it (whose mode the appender does not let us set)
+/// are out of other users' reach.
+#[test]
+fn the_log_folder_is_0700_under_umask_000() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let out = crate::harness::vigil_with_umask("000")
+        .current_dir(dir.path())
+        .env("VIGIL_LOG__DIR", &logs)
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&logs)
+        .expect("log folder")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+    let files = std::fs::read_dir(&logs).expect("read logs").count();
+    assert!(files > 0, "migrate logged to a file");
+}

@@ -300,7 +300,20 @@ pub fn vigil_bin() -> PathBuf {
 
 /// A `vigil` command with a clean environment (no stray `VIGIL_*` from the developer).
 pub fn vigil() -> Command {
-    let mut cmd = Command::new(vigil_bin());
+    clean(Command::new(vigil_bin()))
+}
+
+/// [`vigil`] run with the given umask (through `sh`, which sets it and execs the
+/// binary), to show files get their modes whatever the umask.
+pub fn vigil_with_umask(umask: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(vigil_bin());
+    clean(cmd)
+}
+
+fn clean(mut cmd: Command) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("VIGIL_") || k == "DATABASE_URL" || k == "RUST_LOG" {
             cmd.env_remove(k);

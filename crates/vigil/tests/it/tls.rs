@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::harness::{free_port, vigil, Db, TestServer};
+use crate::harness::{free_port, vigil, vigil_with_umask, Db, TestServer};
 
 fn self_signed(dir: &Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
     let out = vigil()
@@ -34,6 +34,44 @@ fn self_signed(dir: &Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) 
     let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the private key is readable by its owner only");
     (std::fs::read(&cert).expect("cert"), cert, key)
+}
+
+/// Under umask 000, over a stale world-writable temp file and a symlink planted where
+/// the other temp file goes: the key still ends 0600 and the link's target is untouched.
+#[test]
+fn the_key_is_0600_whatever_the_umask_and_leftover_temp_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join("key.tmp");
+    std::fs::write(&stale, "stale").expect("stale temp");
+    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep me").expect("victim");
+    std::os::unix::fs::symlink(&victim, dir.path().join("cert.tmp")).expect("symlink");
+    let out = vigil_with_umask("000")
+        .args(["tls", "self-signed", "--host", "localhost", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .expect(name)
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("key.pem"), 0o600);
+    assert_eq!(mode("cert.pem"), 0o644);
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "keep me");
+    assert!(std::fs::symlink_metadata(dir.path().join("cert.pem"))
+        .expect("cert")
+        .file_type()
+        .is_file());
 }
 
 fn client_trusting(pem: &[u8]) -> reqwest::Client {
