@@ -52,12 +52,9 @@ pub fn classify(method: &Method, template: &str) -> RouteClass {
 /// The subject for a client address: `ip:192.0.2.1`, or `ip:2001:db8:1:2::/64` for IPv6.
 pub fn ip_subject(ip: Option<IpAddr>) -> String {
     match ip {
-        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("ip:{net}/64")
-        }
+        // The login throttle's rule (IPv6 per /64, IPv4-mapped as IPv4), so a dual-stack
+        // listener does not put every IPv4 client in one `::ffff:0:0/64` budget.
+        Some(ip) => format!("ip:{}", vigil_auth::throttle::address_key(&ip.to_string())),
         // Only in-process test requests have no socket; they share one budget.
         None => "ip:unknown".to_string(),
     }
@@ -188,6 +185,12 @@ mod tests {
                 "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().expect("ip")
             )),
             "ip:2001:db8:1:2::/64"
+        );
+        // A dual-stack listener sees IPv4 clients as mapped addresses: each keeps its own
+        // budget rather than sharing the one /64 they all fall in.
+        assert_eq!(
+            ip_subject(Some("::ffff:192.0.2.7".parse().expect("ip"))),
+            "ip:192.0.2.7"
         );
     }
 }
