@@ -32,6 +32,8 @@ pub mod purpose {
     pub const TOTP: &str = "vigil totp seed v1";
     /// Encryption of camera (and webhook) URLs at rest: they may carry credentials.
     pub const SOURCE_URL: &str = "vigil source url v1";
+    /// Encryption of webhook signing secrets at rest (they must be recoverable to sign).
+    pub const WEBHOOK_SECRET: &str = "vigil webhook secret v1";
     /// Device cookies of browsers that signed in before (login throttling).
     pub const DEVICE: &str = "vigil device cookie v1";
 }

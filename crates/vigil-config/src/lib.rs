@@ -16,6 +16,7 @@
 //! Settings are passed through the application state, never stored in a global.
 
 pub mod load;
+mod mqtt_url;
 mod rate;
 mod secret;
 mod validate;
@@ -27,6 +28,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use load::{load, load_from_text, LoadError, Overrides};
+pub use mqtt_url::{parse_mqtt_url, MqttUrl};
 pub use rate::{parse_rates, Rate};
 pub use secret::Secret;
 pub use validate::{ValidationError, ValidationErrors};
@@ -114,6 +116,11 @@ pub struct Settings {
     /// Cameras: where `file` sources may live and which networks camera (and webhook)
     /// URLs may reach beyond the default rules.
     pub cameras: CameraSettings,
+    /// MQTT: camera state, detections and violations on a broker, with Home Assistant
+    /// discovery; off unless `mqtt.url` is set.
+    pub mqtt: MqttSettings,
+    /// Outgoing webhooks: how deliveries are retried.
+    pub webhooks: WebhookSettings,
     /// Redis URL (`VIGIL_REDIS_URL`); when set, rate-limit budgets are shared by every
     /// Vigil instance using it, and events published on one instance reach every other.
     pub redis_url: Option<Secret>,
@@ -138,6 +145,8 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             events: EventSettings::default(),
             cameras: CameraSettings::default(),
+            mqtt: MqttSettings::default(),
+            webhooks: WebhookSettings::default(),
             redis_url: None,
         }
     }
@@ -545,6 +554,79 @@ pub struct CameraSettings {
     /// addresses. Private LAN ranges (10/8, 172.16/12, 192.168/16, fc00::/7) need no entry:
     /// cameras live there. Vigil's own listen addresses stay refused whatever this says.
     pub allowed_networks: Vec<IpNet>,
+}
+
+/// The MQTT integration (`[mqtt]`): off unless `url` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSettings {
+    /// The broker, `mqtt://host:1883` (`VIGIL_MQTT__URL`); unset turns MQTT off.
+    /// `mqtts://` is refused: this build has no TLS stack for MQTT.
+    pub url: Option<String>,
+    /// User name for the broker, if it asks for one.
+    pub username: Option<String>,
+    /// Password for the broker (`VIGIL_MQTT__PASSWORD`); never printed.
+    pub password: Option<Secret>,
+    /// Every Vigil topic starts with this (default `vigil`): `vigil/status`,
+    /// `vigil/cameras/{id}/state`, …
+    pub topic_prefix: String,
+    /// Home Assistant's discovery prefix (default `homeassistant`).
+    pub discovery_prefix: String,
+    /// Publish Home Assistant discovery configs (default on).
+    pub discovery: bool,
+    /// The MQTT client id (default `vigil-` and the topic prefix); two instances on one
+    /// broker need different ids (a broker drops the older connection of a shared one).
+    pub client_id: Option<String>,
+    /// Window of the compliance rate sensor, in minutes (default 5): the share of
+    /// faces seen with a mask over this long.
+    pub compliance_window_minutes: u64,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        MqttSettings {
+            url: None,
+            username: None,
+            password: None,
+            topic_prefix: "vigil".into(),
+            discovery_prefix: "homeassistant".into(),
+            discovery: true,
+            client_id: None,
+            compliance_window_minutes: 5,
+        }
+    }
+}
+
+impl MqttSettings {
+    /// The client id to connect with.
+    pub fn client_id(&self) -> String {
+        self.client_id
+            .clone()
+            .unwrap_or_else(|| format!("vigil-{}", self.topic_prefix.replace('/', "-")))
+    }
+}
+
+/// Outgoing webhooks (`[webhooks]`): the retry schedule of deliveries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Seconds to wait before each retry (`VIGIL_WEBHOOKS__RETRY_SECS`); the last value
+    /// repeats. Default `[10, 30, 120, 600, 3600]`.
+    pub retry_secs: Vec<u64>,
+    /// Attempts before a delivery is given up (default 8, the first one included).
+    pub max_attempts: u32,
+    /// Seconds one attempt may take, connection included (default 10).
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            retry_secs: vec![10, 30, 120, 600, 3600],
+            max_attempts: 8,
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// Request rate limits. A limit is written `N/second`, `N/minute`, `N/hour` or `N/day`.

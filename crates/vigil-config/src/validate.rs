@@ -40,6 +40,17 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
+/// Whether `prefix` can start MQTT topics: no wildcards, no spaces or control
+/// characters, no empty level at either end.
+fn is_topic_prefix(prefix: &str) -> bool {
+    (1..=100).contains(&prefix.len())
+        && !prefix.starts_with('/')
+        && !prefix.ends_with('/')
+        && !prefix
+            .chars()
+            .any(|c| matches!(c, '+' | '#') || c.is_whitespace() || c.is_control())
+}
+
 impl Settings {
     /// Applies the cross-field rules; returns every violation at once.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
@@ -384,6 +395,63 @@ impl Settings {
                 );
             }
         }
+        if let Some(url) = &self.mqtt.url {
+            if let Err(why) = crate::parse_mqtt_url(url) {
+                fail("mqtt.url", "VIGIL_MQTT__URL", why);
+            }
+        }
+        for (key, env, value) in [
+            (
+                "mqtt.topic_prefix",
+                "VIGIL_MQTT__TOPIC_PREFIX",
+                &self.mqtt.topic_prefix,
+            ),
+            (
+                "mqtt.discovery_prefix",
+                "VIGIL_MQTT__DISCOVERY_PREFIX",
+                &self.mqtt.discovery_prefix,
+            ),
+        ] {
+            if !is_topic_prefix(value) {
+                fail(
+                    key,
+                    env,
+                    "must be 1 to 100 characters of a topic, without `+`, `#`, spaces or a \
+                     leading or trailing `/`"
+                        .to_string(),
+                );
+            }
+        }
+        if self.mqtt.compliance_window_minutes == 0 || self.mqtt.compliance_window_minutes > 1440
+        {
+            fail(
+                "mqtt.compliance_window_minutes",
+                "VIGIL_MQTT__COMPLIANCE_WINDOW_MINUTES",
+                "must be between 1 and 1440".to_string(),
+            );
+        }
+        let hooks = &self.webhooks;
+        if hooks.retry_secs.is_empty() || hooks.retry_secs.iter().any(|s| *s > 86_400) {
+            fail(
+                "webhooks.retry_secs",
+                "VIGIL_WEBHOOKS__RETRY_SECS",
+                "list at least one wait, each at most 86400 seconds".to_string(),
+            );
+        }
+        if hooks.max_attempts == 0 || hooks.max_attempts > 100 {
+            fail(
+                "webhooks.max_attempts",
+                "VIGIL_WEBHOOKS__MAX_ATTEMPTS",
+                "must be between 1 and 100".to_string(),
+            );
+        }
+        if hooks.timeout_secs == 0 || hooks.timeout_secs > 300 {
+            fail(
+                "webhooks.timeout_secs",
+                "VIGIL_WEBHOOKS__TIMEOUT_SECS",
+                "must be between 1 and 300".to_string(),
+            );
+        }
         if self.log.keep == 0 {
             fail(
                 "log.keep",
@@ -531,6 +599,49 @@ mod tests {
             .0
             .iter()
             .any(|e| e.key == "limits.media_in_flight_per_caller"));
+    }
+
+    #[test]
+    fn integration_settings_are_checked_and_name_their_keys() {
+        let mut s = Settings::default();
+        s.mqtt.url = Some("mqtt://127.0.0.1:1883".into());
+        assert_eq!(s.validate(), Ok(()));
+        s.mqtt.url = Some("mqtts://broker:8883".into());
+        s.mqtt.topic_prefix = "vigil/#".into();
+        s.mqtt.discovery_prefix = "/homeassistant".into();
+        s.mqtt.compliance_window_minutes = 0;
+        s.webhooks.retry_secs = vec![];
+        s.webhooks.max_attempts = 0;
+        s.webhooks.timeout_secs = 0;
+        let keys: Vec<&str> = s
+            .validate()
+            .expect_err("must refuse")
+            .0
+            .iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "mqtt.url",
+                "mqtt.topic_prefix",
+                "mqtt.discovery_prefix",
+                "mqtt.compliance_window_minutes",
+                "webhooks.retry_secs",
+                "webhooks.max_attempts",
+                "webhooks.timeout_secs"
+            ]
+        );
+        let loaded = crate::load_from_text(
+            "[mqtt]\nurl = \"mqtt://broker.lan\"\npassword = \"hunter2\"\n\
+             [webhooks]\nretry_secs = [1, 2]\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(loaded.mqtt.topic_prefix, "vigil");
+        assert_eq!(loaded.mqtt.client_id(), "vigil-vigil");
+        assert_eq!(loaded.webhooks.retry_secs, [1, 2]);
+        assert!(!loaded.to_masked_toml().contains("hunter2"));
     }
 
     #[test]

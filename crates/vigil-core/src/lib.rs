@@ -17,6 +17,8 @@
 //! - [`runtime`]: the supervised runtime every background task starts through;
 //!   [`housekeeping`]: the purge of ended sessions and spent tokens.
 //! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
+//! - [`integrations`]: MQTT (with Home Assistant discovery) and webhooks, fed by the
+//!   event bus.
 //! - [`net`]: camera (and webhook) URLs: parsing and validation, redaction and
 //!   encryption of their credentials, and the SSRF guard applied after DNS resolution.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
@@ -40,6 +42,7 @@ pub mod health;
 pub mod housekeeping;
 pub mod identity;
 pub mod ids;
+pub mod integrations;
 pub mod lockouts;
 pub mod login;
 pub mod maintenance;

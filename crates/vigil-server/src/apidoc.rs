@@ -46,6 +46,7 @@ use crate::routes::table::{Handler, Route, ROUTES};
         (name = "vision", description = "Face detection, mask classification, embeddings, liveness"),
         (name = "audit", description = "The tamper-evident audit log: listing and CSV export (admins)"),
         (name = "events", description = "Live events over Server-Sent Events and WebSocket, resumable"),
+        (name = "webhooks", description = "Outgoing webhooks: signed event deliveries with retries and a delivery log (admins)"),
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode))
 )]

@@ -28,6 +28,8 @@ pub struct Application {
     metrics: Option<TcpListener>,
     redirect: Option<TcpListener>,
     tls: Option<RustlsConfig>,
+    /// The MQTT bridge, when `mqtt.url` is set.
+    mqtt: Option<vigil_core::integrations::MqttBridge>,
 }
 
 fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -143,6 +145,24 @@ impl Application {
             vigil_core::uploads::Uploads::new(db.clone(), blobs.clone(), &settings)
                 .with_audit(identity.audit.clone()),
         );
+        // The guard refuses Vigil's own listeners: the bound addresses, which differ from
+        // the configured ones when those say port 0.
+        let mut policy = vigil_core::net::NetPolicy::from_settings(&settings);
+        policy.own_listen.extend(
+            [Some(&main), metrics_listener.as_ref(), redirect.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.local_addr().ok()),
+        );
+        let webhooks = Arc::new(vigil_core::integrations::Webhooks::new(
+            &settings,
+            db.clone(),
+            identity.keys.clone(),
+            identity.audit.clone(),
+            policy,
+        ));
+        let mqtt = vigil_core::integrations::MqttBridge::from_settings(&settings, events.clone())
+            .context("setting up MQTT")?;
         let health = vigil_core::health::Health::new(db.clone(), blobs.clone())
             .with_rate_limiter(rate_limits.limiter.clone());
         Ok(Application {
@@ -157,6 +177,7 @@ impl Application {
                 rate_limits,
                 events,
                 auth_cache,
+                webhooks,
                 health,
                 started: Instant::now(),
                 runtime: Runtime::default(),
@@ -165,6 +186,7 @@ impl Application {
             metrics: metrics_listener,
             redirect,
             tls,
+            mqtt,
         })
     }
 
@@ -207,7 +229,8 @@ impl Application {
     /// Starts the background tasks every server runs, through the supervised runtime
     /// (`state.runtime`): the `purge` of ended sessions and spent one-time tokens
     /// (every `auth.purge_interval_secs`), the `denial-flush` of sampled access-denial
-    /// counts (every minute), event delivery, event retention and the `readiness` probes
+    /// counts (every minute), event delivery, event retention, the integrations
+    /// (`webhooks`, and `mqtt` when configured) and the `readiness` probes
     /// (every `server.readiness_interval_secs`). [`Application::run_until_stopped`] calls it; a
     /// new task is one more `spawn_supervised` here (see `vigil_core::runtime`).
     fn start_tasks(&self) {
@@ -246,6 +269,17 @@ impl Application {
                 let bus = bus.clone();
                 async move { Ok(bus.run_retention(stop.cancelled_owned()).await?) }
             });
+        // Integrations, fed by the event bus: webhook deliveries always (idle without
+        // webhooks), MQTT when `mqtt.url` is set.
+        vigil_core::integrations::Dispatcher::new(
+            (*state.webhooks).clone(),
+            state.events.clone(),
+            &state.settings.webhooks,
+        )
+        .spawn(&state.runtime);
+        if let Some(bridge) = &self.mqtt {
+            bridge.clone().spawn(&state.runtime);
+        }
         // `/readyz` answers from these probes' latest result, never probing itself.
         let health = state.health.clone();
         let interval = Duration::from_secs(state.settings.server.readiness_interval_secs);

@@ -35,6 +35,8 @@ pub struct AppState {
     pub events: vigil_core::events::EventBus,
     /// Recently verified credentials (`auth.cache_secs`), dropped through the event bus.
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
+    /// Webhooks: registration, the delivery log (the dispatcher runs as a task).
+    pub webhooks: Arc<vigil_core::integrations::Webhooks>,
     /// Readiness probes of the database and blob store.
     pub health: vigil_core::health::Health,
     /// When the process started serving.

@@ -19,6 +19,7 @@ pub mod db;
 mod error;
 pub mod private_fs;
 pub mod uploads;
+pub mod webhooks;
 
 pub use blob::{open_blob_store, BlobError, BlobKey, BlobStore, BlobStream};
 pub use db::{Backend, Database, MigrationStatus};

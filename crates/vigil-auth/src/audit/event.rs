@@ -203,11 +203,20 @@ pub enum AuditAction {
     /// The audit log was exported as CSV.
     #[serde(rename = "audit.export")]
     AuditExport,
+    /// A webhook was added.
+    #[serde(rename = "webhook.create")]
+    WebhookCreate,
+    /// A webhook's URL, secret, event types or state changed.
+    #[serde(rename = "webhook.update")]
+    WebhookUpdate,
+    /// A webhook was removed (with its delivery log).
+    #[serde(rename = "webhook.delete")]
+    WebhookDelete,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 26] = [
         AuditAction::AuthLogin,
         AuditAction::AuthLogout,
         AuditAction::UserCreate,
@@ -231,6 +240,9 @@ impl AuditAction {
         AuditAction::AccessDenied,
         AuditAction::AuditRead,
         AuditAction::AuditExport,
+        AuditAction::WebhookCreate,
+        AuditAction::WebhookUpdate,
+        AuditAction::WebhookDelete,
     ];
 
     /// The stored, dotted name (`auth.login`); what filters and events match on.
@@ -259,6 +271,9 @@ impl AuditAction {
             AuditAction::AccessDenied => "access.denied",
             AuditAction::AuditRead => "audit.read",
             AuditAction::AuditExport => "audit.export",
+            AuditAction::WebhookCreate => "webhook.create",
+            AuditAction::WebhookUpdate => "webhook.update",
+            AuditAction::WebhookDelete => "webhook.delete",
         }
     }
 }

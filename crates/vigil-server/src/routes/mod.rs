@@ -15,3 +15,4 @@ pub mod table;
 pub mod uploads;
 pub mod users;
 pub mod views;
+pub mod webhooks;

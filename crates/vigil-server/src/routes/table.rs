@@ -42,7 +42,9 @@ use vigil_config::Settings;
 use vigil_core::Role;
 
 use super::console::Nav;
-use super::{analyze, apikeys, assets, audit, auth, console, docs, events, health, uploads, users};
+use super::{
+    analyze, apikeys, assets, audit, auth, console, docs, events, health, uploads, users, webhooks,
+};
 use crate::auth::access::Access::{self, Account, AccountPage, Page, Public, PublicPage};
 use crate::ratelimits::RouteClass;
 use crate::state::AppState;
@@ -330,6 +332,28 @@ pub static ROUTES: &[Route] = &[
     Route::api(Method::GET, "/api/v1/audit", ADMIN, || routes!(audit::list)),
     Route::api(Method::GET, "/api/v1/audit/export.csv", ADMIN, || {
         routes!(audit::export_csv)
+    }),
+    // Webhooks: admins only (they send data out of Vigil).
+    Route::api(Method::GET, "/api/v1/webhooks", ADMIN, || {
+        routes!(webhooks::list)
+    }),
+    Route::api(Method::POST, "/api/v1/webhooks", ADMIN, || {
+        routes!(webhooks::create)
+    }),
+    Route::api(Method::GET, "/api/v1/webhooks/{id}", ADMIN, || {
+        routes!(webhooks::get_one)
+    }),
+    Route::api(Method::PATCH, "/api/v1/webhooks/{id}", ADMIN, || {
+        routes!(webhooks::update)
+    }),
+    Route::api(Method::DELETE, "/api/v1/webhooks/{id}", ADMIN, || {
+        routes!(webhooks::delete)
+    }),
+    Route::api(Method::POST, "/api/v1/webhooks/{id}/test", ADMIN, || {
+        routes!(webhooks::test)
+    }),
+    Route::api(Method::GET, "/api/v1/webhooks/{id}/deliveries", ADMIN, || {
+        routes!(webhooks::deliveries)
     }),
     // Live events: any signed-in role may connect; each event is filtered by its role.
     Route::api(Method::GET, "/api/v1/events", VIEWER, || {
