@@ -30,6 +30,8 @@ pub struct Application {
     tls: Option<RustlsConfig>,
     /// The MQTT bridge, when `mqtt.url` is set.
     mqtt: Option<vigil_core::integrations::MqttBridge>,
+    /// Webhook deliveries.
+    dispatcher: vigil_core::integrations::Dispatcher,
 }
 
 fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -162,7 +164,15 @@ impl Application {
             policy,
         ));
         let mqtt = vigil_core::integrations::MqttBridge::from_settings(&settings, events.clone())
+            .await
             .context("setting up MQTT")?;
+        let dispatcher = vigil_core::integrations::Dispatcher::open(
+            (*webhooks).clone(),
+            events.clone(),
+            &settings.webhooks,
+        )
+        .await
+        .context("setting up webhook deliveries")?;
         let health = vigil_core::health::Health::new(db.clone(), blobs.clone())
             .with_rate_limiter(rate_limits.limiter.clone());
         Ok(Application {
@@ -187,6 +197,7 @@ impl Application {
             redirect,
             tls,
             mqtt,
+            dispatcher,
         })
     }
 
@@ -271,12 +282,7 @@ impl Application {
             });
         // Integrations, fed by the event bus: webhook deliveries always (idle without
         // webhooks), MQTT when `mqtt.url` is set.
-        vigil_core::integrations::Dispatcher::new(
-            (*state.webhooks).clone(),
-            state.events.clone(),
-            &state.settings.webhooks,
-        )
-        .spawn(&state.runtime);
+        self.dispatcher.clone().spawn(&state.runtime);
         if let Some(bridge) = &self.mqtt {
             bridge.clone().spawn(&state.runtime);
         }

@@ -228,19 +228,6 @@ pub async fn due(db: &Database, now: i64, limit: i64) -> Result<Vec<DeliveryRow>
     .collect()
 }
 
-/// When the next queued delivery is due, if any.
-pub async fn next_due(db: &Database) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query(
-        "SELECT MIN(next_attempt_at) AS next FROM webhook_deliveries \
-         WHERE next_attempt_at IS NOT NULL",
-    )
-    .fetch_one(db.pool())
-    .await
-    .map_err(StoreError::db("finding the next webhook delivery"))?;
-    row.try_get::<Option<i64>, _>("next")
-        .map_err(StoreError::db("finding the next webhook delivery"))
-}
-
 /// Claims a due delivery for one attempt: moves its due time from `seen` to `lease_until`
 /// so no other sender takes it meanwhile. `false` when another sender got there first.
 pub async fn claim(

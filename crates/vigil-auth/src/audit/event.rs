@@ -393,6 +393,9 @@ mod tests {
                 "access.denied",
                 "audit.read",
                 "audit.export",
+                "webhook.create",
+                "webhook.update",
+                "webhook.delete",
             ]
         );
     }

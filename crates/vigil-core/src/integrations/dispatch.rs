@@ -106,15 +106,25 @@ pub fn body_of(event: &Event) -> String {
 }
 
 impl Dispatcher {
-    /// A dispatcher for `webhooks`, fed by `bus`.
-    pub fn new(webhooks: Webhooks, bus: EventBus, settings: &WebhookSettings) -> Dispatcher {
+    /// A dispatcher for `webhooks`, fed by `bus`. On a database that never had one, the
+    /// cursor starts at the newest event now, so every event published from here on
+    /// (even before the task subscribes) is considered, and none from before.
+    pub async fn open(
+        webhooks: Webhooks,
+        bus: EventBus,
+        settings: &WebhookSettings,
+    ) -> anyhow::Result<Dispatcher> {
+        if store::cursor(webhooks.db()).await?.is_none() {
+            let head = crate::events::store::last_id(bus.db()).await?;
+            store::advance_cursor(webhooks.db(), head).await?;
+        }
         let timeout_ms = i64::try_from(settings.timeout_secs.saturating_mul(1000)).unwrap_or(0);
-        Dispatcher {
+        Ok(Dispatcher {
             webhooks,
             bus,
             retry: Arc::new(RetryPolicy::from_settings(settings)),
             lease_ms: timeout_ms.saturating_add(30_000),
-        }
+        })
     }
 
     /// Starts it as the supervised task `webhooks`.

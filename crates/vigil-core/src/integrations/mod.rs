@@ -13,9 +13,10 @@
 //!   back-off), [`delivery`] (one attempt under the SSRF guard), [`signature`]
 //!   (`X-Vigil-Signature`).
 //!
-//! Start-up (the server's `start_tasks`): `MqttBridge::from_settings(…)` then
-//! `.spawn(&runtime)` when `mqtt.url` is set; `Dispatcher::new(…).spawn(&runtime)`
-//! always (it idles without webhooks).
+//! Start-up (the server's `Application::build`, then `start_tasks`):
+//! `MqttBridge::from_settings(…).await` (`None` unless `mqtt.url` is set) and
+//! `Dispatcher::open(…).await` before serving, so both consider every event published
+//! from then on; then `.spawn(&runtime)` each (the dispatcher idles without webhooks).
 
 pub mod delivery;
 pub mod dispatch;

@@ -57,7 +57,7 @@ pub type CameraSource = Arc<dyn Fn() -> BoxFuture<anyhow::Result<Vec<serde_json:
 
 struct Shared {
     tracker: Tracker,
-    /// The last stored event handled: a restarted run resumes after it.
+    /// The last stored event handled: a run resumes after it.
     last_id: Option<i64>,
 }
 
@@ -90,14 +90,21 @@ enum Note {
 }
 
 impl MqttBridge {
-    /// The bridge `settings` ask for, or `None` when `mqtt.url` is not set.
-    pub fn from_settings(settings: &Settings, bus: EventBus) -> anyhow::Result<Option<MqttBridge>> {
+    /// The bridge `settings` ask for, or `None` when `mqtt.url` is not set. It will
+    /// handle every event published from now on, even before its task subscribes.
+    pub async fn from_settings(
+        settings: &Settings,
+        bus: EventBus,
+    ) -> anyhow::Result<Option<MqttBridge>> {
         let mqtt = &settings.mqtt;
         let Some(url) = &mqtt.url else {
             return Ok(None);
         };
         let broker = vigil_config::parse_mqtt_url(url)
             .map_err(|why| anyhow::anyhow!("mqtt.url {why}"))?;
+        let head = crate::events::store::last_id(bus.db())
+            .await
+            .context("reading the event counter")?;
         let window_ms =
             i64::try_from(mqtt.compliance_window_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
         Ok(Some(MqttBridge {
@@ -107,7 +114,7 @@ impl MqttBridge {
             bus,
             shared: Arc::new(Mutex::new(Shared {
                 tracker: Tracker::new(Topics::from_settings(mqtt), window_ms),
-                last_id: None,
+                last_id: Some(head),
             })),
             snapshots: None,
             cameras: None,

@@ -80,7 +80,7 @@ pub struct DeliveryView {
     /// The event's type.
     pub event_type: String,
     /// `pending` (an attempt is due), `delivered` or `failed` (given up).
-    pub status: &'static str,
+    pub status: String,
     /// Attempts made.
     pub attempts: i64,
     /// HTTP status of the latest attempt, if the receiver answered.
@@ -108,7 +108,7 @@ impl From<DeliveryRow> for DeliveryView {
             id: row.id,
             event_id: row.event_id,
             event_type: row.event_type,
-            status,
+            status: status.to_string(),
             attempts: row.attempts,
             last_status_code: row.last_status,
             last_error: row.last_error,

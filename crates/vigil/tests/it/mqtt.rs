@@ -93,7 +93,7 @@ impl Watcher {
         options.set_max_packet_size(16 * 1024 * 1024, 64 * 1024);
         let (client, mut eventloop) = AsyncClient::new(options, 64);
         let seen: Arc<Mutex<Vec<(String, Vec<u8>, bool)>>> = Arc::default();
-        let (subscribed_tx, mut subscribed) = watch::channel(false);
+        let (subscribed_tx, mut subscribed) = watch::channel(0usize);
         let record = seen.clone();
         tokio::spawn(async move {
             loop {
@@ -105,7 +105,7 @@ impl Watcher {
                             .push((p.topic, p.payload.to_vec(), p.retain));
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = subscribed_tx.send(true);
+                        subscribed_tx.send_modify(|n| *n += 1);
                     }
                     Ok(_) => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -118,7 +118,8 @@ impl Watcher {
                 .await
                 .unwrap();
         }
-        tokio::time::timeout(Duration::from_secs(5), subscribed.wait_for(|s| *s))
+        let wanted = filters.len();
+        tokio::time::timeout(Duration::from_secs(5), subscribed.wait_for(|n| *n >= wanted))
             .await
             .expect("the broker acknowledged the subscription")
             .unwrap();
@@ -147,7 +148,7 @@ impl Watcher {
     async fn wait(&self, topic: &str, ok: impl Fn(&[u8]) -> bool) -> Vec<u8> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if let Some(p) = self.latest().get(topic).filter(|p| ok(p)) {
+            if let Some(p) = self.latest().get(topic).filter(|p| ok(p.as_slice())) {
                 return p.clone();
             }
             assert!(
