@@ -119,7 +119,8 @@ pub struct DeliveriesQuery {
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id"), DeliveriesQuery),
     responses((status = 200, description = "Deliveries, newest first", body = [DeliveryView]),
-              (status = 404, description = "No such webhook", body = ErrorBody)))]
+              (status = 404, description = "No such webhook", body = ErrorBody),
+              (status = 422, description = "`limit` outside 1–200 (`invalid_filter`)", body = ErrorBody)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
