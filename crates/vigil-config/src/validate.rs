@@ -422,8 +422,7 @@ impl Settings {
                 );
             }
         }
-        if self.mqtt.compliance_window_minutes == 0 || self.mqtt.compliance_window_minutes > 1440
-        {
+        if self.mqtt.compliance_window_minutes == 0 || self.mqtt.compliance_window_minutes > 1440 {
             fail(
                 "mqtt.compliance_window_minutes",
                 "VIGIL_MQTT__COMPLIANCE_WINDOW_MINUTES",

@@ -67,7 +67,9 @@ fn hook_from(row: &sqlx::any::AnyRow) -> Result<WebhookRow, StoreError> {
         id: row.try_get("id").map_err(e("reading a webhook"))?,
         name: row.try_get("name").map_err(e("reading a webhook"))?,
         url_sealed: row.try_get("url_sealed").map_err(e("reading a webhook"))?,
-        url_redacted: row.try_get("url_redacted").map_err(e("reading a webhook"))?,
+        url_redacted: row
+            .try_get("url_redacted")
+            .map_err(e("reading a webhook"))?,
         secret_sealed: row
             .try_get("secret_sealed")
             .map_err(e("reading a webhook"))?,
@@ -140,14 +142,16 @@ pub async fn update(db: &Database, hook: &WebhookRow) -> Result<bool, StoreError
 
 /// One webhook.
 pub async fn get(db: &Database, id: &str) -> Result<Option<WebhookRow>, StoreError> {
-    sqlx::query(&format!("SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await
-        .map_err(StoreError::db("reading a webhook"))?
-        .as_ref()
-        .map(hook_from)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(StoreError::db("reading a webhook"))?
+    .as_ref()
+    .map(hook_from)
+    .transpose()
 }
 
 /// Every webhook, oldest first.

@@ -87,7 +87,10 @@ impl Sender {
         let sent = client
             .post(target.url.expose())
             .header(CONTENT_TYPE, "application/json")
-            .header(USER_AGENT, concat!("Vigil-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .header(
+                USER_AGENT,
+                concat!("Vigil-Webhooks/", env!("CARGO_PKG_VERSION")),
+            )
             .header("X-Vigil-Event", event_type)
             .header("X-Vigil-Delivery", delivery_id)
             .header("X-Vigil-Timestamp", timestamp.to_string())

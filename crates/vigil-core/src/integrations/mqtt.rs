@@ -48,12 +48,14 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Fetches the JPEG of a violation's annotated frame by violation id (`None`: no
 /// picture). Wired by the server to the violations use case.
-pub type SnapshotSource = Arc<dyn Fn(String) -> BoxFuture<anyhow::Result<Option<Vec<u8>>>> + Send + Sync>;
+pub type SnapshotSource =
+    Arc<dyn Fn(String) -> BoxFuture<anyhow::Result<Option<Vec<u8>>>> + Send + Sync>;
 
 /// Lists every camera as its API JSON (`{"id","name","status":{…}}`), to announce
 /// cameras that have not changed since the bridge started. Wired by the server to the
 /// cameras use case.
-pub type CameraSource = Arc<dyn Fn() -> BoxFuture<anyhow::Result<Vec<serde_json::Value>>> + Send + Sync>;
+pub type CameraSource =
+    Arc<dyn Fn() -> BoxFuture<anyhow::Result<Vec<serde_json::Value>>> + Send + Sync>;
 
 struct Shared {
     tracker: Tracker,
@@ -100,13 +102,13 @@ impl MqttBridge {
         let Some(url) = &mqtt.url else {
             return Ok(None);
         };
-        let broker = vigil_config::parse_mqtt_url(url)
-            .map_err(|why| anyhow::anyhow!("mqtt.url {why}"))?;
+        let broker =
+            vigil_config::parse_mqtt_url(url).map_err(|why| anyhow::anyhow!("mqtt.url {why}"))?;
         let head = crate::events::store::last_id(bus.db())
             .await
             .context("reading the event counter")?;
-        let window_ms =
-            i64::try_from(mqtt.compliance_window_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
+        let window_ms = i64::try_from(mqtt.compliance_window_minutes.saturating_mul(60_000))
+            .unwrap_or(i64::MAX);
         Ok(Some(MqttBridge {
             settings: Arc::new(mqtt.clone()),
             host: broker.host,
@@ -157,7 +159,12 @@ impl MqttBridge {
             .set_keep_alive(Duration::from_secs(30))
             .set_clean_session(true)
             .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
-            .set_last_will(LastWill::new(topics.status(), OFFLINE, QoS::AtLeastOnce, true));
+            .set_last_will(LastWill::new(
+                topics.status(),
+                OFFLINE,
+                QoS::AtLeastOnce,
+                true,
+            ));
         if let Some(user) = &s.username {
             let password = s.password.as_ref().map(|p| p.expose().to_string());
             options.set_credentials(user.clone(), password.unwrap_or_default());
@@ -277,7 +284,10 @@ impl MqttBridge {
                 let now = vigil_store::now_ms();
                 for camera in cameras {
                     let payload = serde_json::json!({ "camera": camera });
-                    let out = self.lock().tracker.on_event("camera.updated", &payload, now);
+                    let out = self
+                        .lock()
+                        .tracker
+                        .on_event("camera.updated", &payload, now);
                     self.send(client, out);
                 }
             }
@@ -298,13 +308,19 @@ impl MqttBridge {
         let Some(source) = self.snapshots.clone() else {
             return;
         };
-        let topic = self.lock().tracker.topics().camera(&request.camera_id, "snapshot");
+        let topic = self
+            .lock()
+            .tracker
+            .topics()
+            .camera(&request.camera_id, "snapshot");
         let client = client.clone();
         // Reading the picture must not hold up the event stream.
         tokio::spawn(async move {
-            let fetched =
-                tokio::time::timeout(Duration::from_secs(10), source(request.violation_id.clone()))
-                    .await;
+            let fetched = tokio::time::timeout(
+                Duration::from_secs(10),
+                source(request.violation_id.clone()),
+            )
+            .await;
             match fetched {
                 Ok(Ok(Some(jpeg))) => publish(&client, &Message::retained(topic, jpeg)),
                 Ok(Ok(None)) => {}
@@ -345,7 +361,12 @@ fn publish(client: &AsyncClient, message: &Message) {
     } else {
         QoS::AtLeastOnce
     };
-    if let Err(e) = client.try_publish(message.topic.clone(), qos, message.retain, message.payload.clone()) {
+    if let Err(e) = client.try_publish(
+        message.topic.clone(),
+        qos,
+        message.retain,
+        message.payload.clone(),
+    ) {
         tracing::debug!(topic = %message.topic, error = %e, "MQTT message dropped");
     }
 }

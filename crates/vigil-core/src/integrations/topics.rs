@@ -241,7 +241,10 @@ mod tests {
         assert_eq!(doc["device"]["identifiers"][0], "vigil_c1");
         assert_eq!(doc["device"]["name"], "Entrance");
         assert_eq!(doc["availability"][0]["topic"], "vigil/status");
-        assert_eq!(doc["availability"][1]["topic"], "vigil/cameras/c1/availability");
+        assert_eq!(
+            doc["availability"][1]["topic"],
+            "vigil/cameras/c1/availability"
+        );
         let cam: Value = serde_json::from_slice(&msgs[2].payload).unwrap();
         assert_eq!(cam["topic"], "vigil/cameras/c1/snapshot");
         let off = Topics {

@@ -258,7 +258,11 @@ impl Tracker {
         out: &mut Output,
     ) {
         let oldest = (now - window_ms).div_euclid(1000);
-        while cam.observations.front().is_some_and(|(s, _, _)| *s < oldest) {
+        while cam
+            .observations
+            .front()
+            .is_some_and(|(s, _, _)| *s < oldest)
+        {
             cam.observations.pop_front();
         }
         let (mask, no_mask) = cam
@@ -407,7 +411,10 @@ mod tests {
         let out = t.on_event("camera.detections", &frame(&["no_mask", "mask"], 0), 0);
         assert_eq!(find(&out, "v/cameras/c1/no_mask"), ["ON"]);
         let out = t.on_event("camera.detections", &frame(&["no_mask"], 200), 200);
-        assert!(find(&out, "v/cameras/c1/no_mask").is_empty(), "only changes");
+        assert!(
+            find(&out, "v/cameras/c1/no_mask").is_empty(),
+            "only changes"
+        );
         let out = t.on_event("camera.detections", &frame(&["mask"], 400), 400);
         assert_eq!(find(&out, "v/cameras/c1/no_mask"), ["OFF"]);
         t.on_event("camera.detections", &frame(&["no_mask"], 600), 600);
@@ -427,7 +434,10 @@ mod tests {
         }
         let flushed = t.tick(1_000);
         let doc: Value = serde_json::from_str(find(&flushed, topic)[0]).unwrap();
-        assert_eq!((doc["faces"].as_u64(), doc["no_mask"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(
+            (doc["faces"].as_u64(), doc["no_mask"].as_u64()),
+            (Some(2), Some(1))
+        );
         assert!(find(&t.tick(2_500), topic).is_empty(), "nothing new to say");
     }
 
@@ -456,7 +466,10 @@ mod tests {
         let out = t.on_event("violation.created", &v, 0);
         let doc: Value = serde_json::from_str(find(&out, "v/cameras/c1/violations")[0]).unwrap();
         assert_eq!(doc["id"], "v9");
-        assert!(!out.messages.iter().any(|m| m.retain && m.topic.ends_with("violations")));
+        assert!(!out
+            .messages
+            .iter()
+            .any(|m| m.retain && m.topic.ends_with("violations")));
         assert_eq!(
             out.snapshots,
             [SnapshotRequest {
@@ -467,7 +480,9 @@ mod tests {
         t.on_event("camera.detections", &frame(&["mask"], 0), 0);
         let all = t.republish();
         assert_eq!(all[0].topic, "v/status");
-        assert!(all.iter().any(|m| m.topic == "ha/camera/vigil_c1/snapshot/config"));
+        assert!(all
+            .iter()
+            .any(|m| m.topic == "ha/camera/vigil_c1/snapshot/config"));
         assert!(all.iter().any(|m| m.topic == "v/cameras/c1/compliance"));
         assert!(all.iter().all(|m| m.retain));
     }

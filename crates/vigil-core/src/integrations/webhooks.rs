@@ -212,7 +212,9 @@ pub struct Target {
 impl Target {
     /// Whether events of type `kind` go to this webhook.
     pub fn wants(&self, kind: &str) -> bool {
-        self.event_types.iter().any(|p| kind.starts_with(p.as_str()))
+        self.event_types
+            .iter()
+            .any(|p| kind.starts_with(p.as_str()))
     }
 }
 
@@ -328,7 +330,11 @@ impl Webhooks {
         let source = net::open(&row.url_sealed, &self.keys, &self.rules)?;
         let url = match source {
             SourceUrl::Network(url) => parse_url(url.expose())?,
-            _ => return Err(Error::Internal("a stored webhook URL is not http(s)".into())),
+            _ => {
+                return Err(Error::Internal(
+                    "a stored webhook URL is not http(s)".into(),
+                ))
+            }
         };
         let secret = self
             .keys
@@ -367,7 +373,11 @@ impl Webhooks {
 
     /// Every webhook, oldest first.
     pub async fn list(&self) -> Result<Vec<WebhookView>> {
-        Ok(store::list(&self.db).await?.iter().map(Self::view).collect())
+        Ok(store::list(&self.db)
+            .await?
+            .iter()
+            .map(Self::view)
+            .collect())
     }
 
     /// One webhook.
@@ -559,8 +569,12 @@ mod tests {
         assert!(check_event_types(&[]).is_err());
         assert!(check_event_types(&["Violation.".into()]).is_err());
         assert_eq!(
-            check_event_types(&["violation.".into(), " violation.".into(), "camera.state".into()])
-                .unwrap(),
+            check_event_types(&[
+                "violation.".into(),
+                " violation.".into(),
+                "camera.state".into()
+            ])
+            .unwrap(),
             ["violation.", "camera.state"]
         );
         let e = parse_url("ftp://x").unwrap_err().to_string();

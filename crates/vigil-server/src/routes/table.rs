@@ -352,9 +352,12 @@ pub static ROUTES: &[Route] = &[
     Route::api(Method::POST, "/api/v1/webhooks/{id}/test", ADMIN, || {
         routes!(webhooks::test)
     }),
-    Route::api(Method::GET, "/api/v1/webhooks/{id}/deliveries", ADMIN, || {
-        routes!(webhooks::deliveries)
-    }),
+    Route::api(
+        Method::GET,
+        "/api/v1/webhooks/{id}/deliveries",
+        ADMIN,
+        || routes!(webhooks::deliveries),
+    ),
     // Live events: any signed-in role may connect; each event is filtered by its role.
     Route::api(Method::GET, "/api/v1/events", VIEWER, || {
         routes!(events::stream)

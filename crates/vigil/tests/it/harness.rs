@@ -262,6 +262,23 @@ impl TestServer {
         .expect("create user")
     }
 
+    /// Stores an event of type `kind` on the server's bus, as a use case publishing it
+    /// would (the bus's pump delivers it within a second); returns its id.
+    pub async fn publish_event(&self, kind: &str, payload: serde_json::Value) -> i64 {
+        use vigil_core::events::store::{append, Draft};
+        let payload = payload.to_string();
+        let draft = Draft {
+            at: vigil_store::now_ms(),
+            kind,
+            min_role: vigil_core::Role::Viewer,
+            payload: &payload,
+        };
+        append(&self.state.db, self.state.events.store_id(), &draft, None)
+            .await
+            .expect("store the event")
+            .expect("a new event")
+    }
+
     /// `GET path` with the admin key, as JSON (the answer must be 200).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let resp = self.client.get(self.url(path)).send().await.expect("GET");

@@ -24,7 +24,10 @@ async fn broker() -> Option<(String, u16)> {
     let url = match std::env::var("VIGIL_TEST_MQTT_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
-            assert!(!in_ci(), "CI must set VIGIL_TEST_MQTT_URL so the MQTT tests run");
+            assert!(
+                !in_ci(),
+                "CI must set VIGIL_TEST_MQTT_URL so the MQTT tests run"
+            );
             "mqtt://127.0.0.1:1883".to_string()
         }
     };
@@ -54,8 +57,10 @@ struct Relay {
 
 impl Relay {
     async fn start(host: String, port: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let local = listener.local_addr().unwrap().port();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let local = listener.local_addr().expect("local address").port();
         let (cut, cut_rx) = watch::channel(false);
         tokio::spawn(async move {
             loop {
@@ -80,10 +85,13 @@ impl Relay {
     }
 }
 
+/// Every message received: topic, payload, retain flag.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>;
+
 /// A subscriber keeping the latest payload per topic and every message in order.
 struct Watcher {
     client: AsyncClient,
-    seen: Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>,
+    seen: Seen,
 }
 
 impl Watcher {
@@ -92,7 +100,7 @@ impl Watcher {
         let mut options = MqttOptions::new(id, host, port);
         options.set_max_packet_size(16 * 1024 * 1024, 64 * 1024);
         let (client, mut eventloop) = AsyncClient::new(options, 64);
-        let seen: Arc<Mutex<Vec<(String, Vec<u8>, bool)>>> = Arc::default();
+        let seen: Seen = Arc::default();
         let (subscribed_tx, mut subscribed) = watch::channel(0usize);
         let record = seen.clone();
         tokio::spawn(async move {
@@ -101,7 +109,7 @@ impl Watcher {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         record
                             .lock()
-                            .unwrap()
+                            .expect("lock")
                             .push((p.topic, p.payload.to_vec(), p.retain));
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -116,20 +124,23 @@ impl Watcher {
             client
                 .subscribe(filter.clone(), QoS::AtLeastOnce)
                 .await
-                .unwrap();
+                .expect("subscribe");
         }
         let wanted = filters.len();
-        tokio::time::timeout(Duration::from_secs(5), subscribed.wait_for(|n| *n >= wanted))
-            .await
-            .expect("the broker acknowledged the subscription")
-            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            subscribed.wait_for(|n| *n >= wanted),
+        )
+        .await
+        .expect("the broker acknowledged the subscription")
+        .expect("the watch channel");
         Watcher { client, seen }
     }
 
     fn latest(&self) -> HashMap<String, Vec<u8>> {
         self.seen
             .lock()
-            .unwrap()
+            .expect("lock")
             .iter()
             .map(|(t, p, _)| (t.clone(), p.clone()))
             .collect()
@@ -138,7 +149,7 @@ impl Watcher {
     fn count(&self, topic: &str) -> usize {
         self.seen
             .lock()
-            .unwrap()
+            .expect("lock")
             .iter()
             .filter(|(t, _, _)| t == topic)
             .count()
@@ -171,7 +182,7 @@ impl Watcher {
         let payload = self
             .wait(topic, |p| serde_json::from_slice::<Value>(p).is_ok())
             .await;
-        serde_json::from_slice(&payload).unwrap()
+        serde_json::from_slice(&payload).expect("JSON")
     }
 
     /// Clears every retained message the test left on the broker (it persists them).
@@ -179,7 +190,7 @@ impl Watcher {
         let retained: Vec<String> = self
             .seen
             .lock()
-            .unwrap()
+            .expect("lock")
             .iter()
             .filter(|(_, p, _)| !p.is_empty())
             .map(|(t, _, _)| t.clone())
@@ -194,27 +205,11 @@ impl Watcher {
     }
 }
 
-/// Publishes a stored event on the server's bus, as the camera use cases do.
-async fn publish(ts: &TestServer, kind: &str, payload: Value) {
-    use vigil_core::events::store::{append, Draft};
-    let payload = payload.to_string();
-    let draft = Draft {
-        at: vigil_store::now_ms(),
-        kind,
-        min_role: vigil_core::Role::Viewer,
-        payload: &payload,
-    };
-    append(&ts.state.db, ts.state.events.store_id(), &draft, None)
-        .await
-        .unwrap()
-        .expect("a new event");
-}
-
 async fn mqtt_task(ts: &TestServer) -> Value {
     let ready = ts.get_json("/readyz").await;
     ready["tasks"]["tasks"]
         .as_array()
-        .unwrap()
+        .expect("a task list")
         .iter()
         .find(|t| t["name"] == "mqtt")
         .cloned()
@@ -229,7 +224,12 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
     let tag = hex::encode(rand::random::<[u8; 4]>());
     let prefix = format!("vigiltest{tag}");
     let discovery = format!("hatest{tag}");
-    let watcher = Watcher::start(&host, port, &[format!("{prefix}/#"), format!("{discovery}/#")]).await;
+    let watcher = Watcher::start(
+        &host,
+        port,
+        &[format!("{prefix}/#"), format!("{discovery}/#")],
+    )
+    .await;
     let relay = Relay::start(host.clone(), port).await;
     let ts = TestServer::start_with(Db::Sqlite, |s| {
         s.mqtt.url = Some(format!("mqtt://127.0.0.1:{}", relay.port));
@@ -245,8 +245,7 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
 
     // A camera comes online: discovery for its three entities, its state, availability.
     let cam = "0123456789abcdef0123456789abcdef";
-    publish(
-        &ts,
+    ts.publish_event(
         "camera.state",
         json!({"camera_id": cam, "name": "Entrance", "state": "online", "error": null,
                "since": 1, "fps": 5.0}),
@@ -259,7 +258,10 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
     assert_eq!(config["state_topic"], format!("{base}/no_mask"));
     assert_eq!(config["device"]["name"], "Entrance");
     assert_eq!(config["availability"][0]["topic"], status);
-    assert_eq!(config["availability"][1]["topic"], format!("{base}/availability"));
+    assert_eq!(
+        config["availability"][1]["topic"],
+        format!("{base}/availability")
+    );
     let compliance = watcher
         .wait_json(&format!("{discovery}/sensor/vigil_{cam}/compliance/config"))
         .await;
@@ -276,8 +278,7 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
         .await;
 
     // A violation is published as it happened.
-    publish(
-        &ts,
+    ts.publish_event(
         "violation.created",
         json!({"violation": {"id": "fedcba9876543210fedcba9876543210", "camera_id": cam,
                "camera_name": "Entrance", "at": vigil_store::now_ms(), "track": 4,
@@ -290,8 +291,7 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
     assert_eq!(violation["track"], 4);
 
     // The camera goes offline: its availability follows.
-    publish(
-        &ts,
+    ts.publish_event(
         "camera.state",
         json!({"camera_id": cam, "name": "Entrance", "state": "offline",
                "error": "the camera stopped answering", "since": 2, "fps": 0.0}),
@@ -305,7 +305,12 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
     let before = watcher.count(&sensor);
     watcher
         .client
-        .publish(format!("{discovery}/status"), QoS::AtLeastOnce, false, "online")
+        .publish(
+            format!("{discovery}/status"),
+            QoS::AtLeastOnce,
+            false,
+            "online",
+        )
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -315,14 +320,15 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
     }
 
     // The camera is deleted: its entities are removed (empty retained configs).
-    publish(
-        &ts,
+    ts.publish_event(
         "camera.deleted",
         json!({"camera": {"id": cam, "name": "Entrance"}}),
     )
     .await;
     watcher.wait(&sensor, <[u8]>::is_empty).await;
-    watcher.wait(&format!("{base}/state"), <[u8]>::is_empty).await;
+    watcher
+        .wait(&format!("{base}/state"), <[u8]>::is_empty)
+        .await;
 
     // The connection dies without a goodbye: the broker publishes the last will, and
     // the task reports the failure while it retries.
@@ -336,7 +342,10 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
             assert!(error.contains("MQTT broker"), "{task}");
             break;
         }
-        assert!(Instant::now() < deadline, "the mqtt task never failed: {task}");
+        assert!(
+            Instant::now() < deadline,
+            "the mqtt task never failed: {task}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

@@ -34,10 +34,10 @@ struct Receiver {
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> AxumStatus {
-    r.got.lock().unwrap().push(Received { headers, body });
+    r.got.lock().expect("lock").push(Received { headers, body });
     let n = r.calls.fetch_add(1, Ordering::SeqCst);
     let code = r.script.get(n).or(r.script.last()).copied().unwrap_or(200);
-    AxumStatus::from_u16(code).unwrap()
+    AxumStatus::from_u16(code).expect("a status code")
 }
 
 impl Receiver {
@@ -51,14 +51,16 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
         tokio::spawn(async move { axum::serve(listener, app).await });
         (receiver, addr)
     }
 
     fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
+        self.got.lock().expect("lock").clone()
     }
 
     /// Waits until `n` requests arrived.
@@ -114,34 +116,21 @@ fn verify(secret: &str, request: &Received) -> Result<(), String> {
         .map_err(|_| "bad timestamp".to_string())?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("the clock")
         .as_secs() as i64;
     if (now - timestamp).abs() > 300 {
         return Err(format!("timestamp {timestamp} is too far from {now}"));
     }
     let mut signed = format!("{timestamp}.").into_bytes();
     signed.extend_from_slice(&request.body);
-    let expected = format!("sha256={}", hex::encode(hmac_sha256(secret.as_bytes(), &signed)));
+    let expected = format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &signed))
+    );
     if header("x-vigil-signature")? != expected {
         return Err("signature mismatch".into());
     }
     Ok(())
-}
-
-/// Publishes a stored event on the server's bus, as the violation use case does.
-async fn publish(ts: &TestServer, kind: &str, payload: Value) -> i64 {
-    use vigil_core::events::store::{append, Draft};
-    let payload = payload.to_string();
-    let draft = Draft {
-        at: vigil_store::now_ms(),
-        kind,
-        min_role: vigil_core::Role::Viewer,
-        payload: &payload,
-    };
-    append(&ts.state.db, ts.state.events.store_id(), &draft, None)
-        .await
-        .unwrap()
-        .expect("a new event")
 }
 
 fn violation(id: &str) -> Value {
@@ -155,7 +144,7 @@ fn violation(id: &str) -> Value {
 
 async fn loopback_server(db: crate::harness::Db) -> TestServer {
     TestServer::start_with(db, |s| {
-        s.cameras.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+        s.cameras.allowed_networks = vec!["127.0.0.1/32".parse().expect("a CIDR")];
         s.webhooks.retry_secs = vec![1];
         s.webhooks.max_attempts = 5;
         s.webhooks.timeout_secs = 5;
@@ -188,7 +177,10 @@ async fn a_failing_receiver_gets_the_event_once_after_retries_signed_and_logged(
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
         let created: Value = resp.json().await.unwrap();
-        let secret = created["secret"].as_str().expect("secret shown once").to_string();
+        let secret = created["secret"]
+            .as_str()
+            .expect("secret shown once")
+            .to_string();
         assert!(secret.len() >= 32, "a generated secret is long: {secret}");
         let id = created["webhook"]["id"].as_str().unwrap().to_string();
         let shown = created["webhook"]["url"].as_str().unwrap();
@@ -203,15 +195,21 @@ async fn a_failing_receiver_gets_the_event_once_after_retries_signed_and_logged(
         assert!(!listing.contains(&secret) && !listing.contains("s3cret"));
 
         // An event it does not want, then one it does.
-        publish(&ts, "camera.state", json!({"camera_id": "x", "state": "online"})).await;
-        let event_id = publish(&ts, "violation.created", violation("vio1")).await;
+        ts.publish_event("camera.state", json!({"camera_id": "x", "state": "online"}))
+            .await;
+        let event_id = ts
+            .publish_event("violation.created", violation("vio1"))
+            .await;
 
         let got = receiver.wait_for(3, Duration::from_secs(30)).await;
         let delivery_id = got[0].headers["x-vigil-delivery"].clone();
         for request in &got {
             verify(&secret, request).unwrap();
             assert_eq!(request.headers["x-vigil-event"], "violation.created");
-            assert_eq!(request.headers["x-vigil-delivery"], delivery_id, "one delivery, retried");
+            assert_eq!(
+                request.headers["x-vigil-delivery"], delivery_id,
+                "one delivery, retried"
+            );
             assert_eq!(request.headers["content-type"], "application/json");
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             assert_eq!(body["id"], event_id);
@@ -237,7 +235,10 @@ async fn a_failing_receiver_gets_the_event_once_after_retries_signed_and_logged(
             if log[0]["status"] == "delivered" {
                 break log[0].clone();
             }
-            assert!(Instant::now() < deadline, "never recorded as delivered: {log:?}");
+            assert!(
+                Instant::now() < deadline,
+                "never recorded as delivered: {log:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert_eq!(entry["attempts"], 3);
@@ -292,8 +293,14 @@ async fn urls_to_this_machine_or_cloud_metadata_are_refused_with_422() {
     assert!(message.contains("metadata"), "{message}");
     // Other mistakes say what is wrong.
     for (body, word) in [
-        (json!({"name": "x", "url": "http://192.0.2.1/", "event_types": []}), "event_types"),
-        (json!({"name": "", "url": "http://192.0.2.1/", "event_types": ["a."]}), "name"),
+        (
+            json!({"name": "x", "url": "http://192.0.2.1/", "event_types": []}),
+            "event_types",
+        ),
+        (
+            json!({"name": "", "url": "http://192.0.2.1/", "event_types": ["a."]}),
+            "name",
+        ),
         (
             json!({"name": "x", "url": "http://192.0.2.1/", "event_types": ["a."], "secret": "short"}),
             "secret",
@@ -313,7 +320,12 @@ async fn urls_to_this_machine_or_cloud_metadata_are_refused_with_422() {
             "{answer}"
         );
     }
-    assert!(ts.get_json("/api/v1/webhooks").await.as_array().unwrap().is_empty());
+    assert!(ts
+        .get_json("/api/v1/webhooks")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
     ts.stop().await;
 }
 
@@ -333,7 +345,10 @@ async fn the_allowance_lets_loopback_in_but_never_vigil_itself() {
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = resp.json().await.unwrap();
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("Vigil itself"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Vigil itself"),
         "{body}"
     );
     ts.stop().await;
@@ -347,8 +362,10 @@ async fn test_patch_and_delete_a_webhook() {
     let created: Value = ts
         .client
         .post(ts.url("/api/v1/webhooks"))
-        .json(&json!({"name": "desk", "url": format!("http://{addr}/hook"),
-                      "event_types": ["camera.state"], "secret": secret}))
+        .json(
+            &json!({"name": "desk", "url": format!("http://{addr}/hook"),
+                      "event_types": ["camera.state"], "secret": secret}),
+        )
         .send()
         .await
         .unwrap()
@@ -383,7 +400,10 @@ async fn test_patch_and_delete_a_webhook() {
         .unwrap();
     assert_eq!(failed["ok"], false);
     assert_eq!(failed["status_code"], 503);
-    assert!(deliveries(&ts, &id).await.is_empty(), "tests are not logged");
+    assert!(
+        deliveries(&ts, &id).await.is_empty(),
+        "tests are not logged"
+    );
 
     let patched: Value = ts
         .client
@@ -396,9 +416,13 @@ async fn test_patch_and_delete_a_webhook() {
         .await
         .unwrap();
     assert_eq!(patched["enabled"], false);
-    assert_eq!(patched["event_types"], json!(["violation.", "camera.state"]));
+    assert_eq!(
+        patched["event_types"],
+        json!(["violation.", "camera.state"])
+    );
     // Disabled: events are not delivered.
-    publish(&ts, "violation.created", violation("vio2")).await;
+    ts.publish_event("violation.created", violation("vio2"))
+        .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(receiver.got().len(), 2);
     assert!(deliveries(&ts, &id).await.is_empty());
