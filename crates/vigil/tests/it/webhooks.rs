@@ -29,14 +29,15 @@ struct Received {
 #[derive(Clone)]
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Vec<u16>>,
+    script: Arc<Mutex<Vec<u16>>>,
     calls: Arc<AtomicUsize>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> AxumStatus {
     r.got.lock().expect("lock").push(Received { headers, body });
     let n = r.calls.fetch_add(1, Ordering::SeqCst);
-    let code = r.script.get(n).or(r.script.last()).copied().unwrap_or(200);
+    let script = r.script.lock().expect("lock");
+    let code = script.get(n).or(script.last()).copied().unwrap_or(200);
     AxumStatus::from_u16(code).expect("a status code")
 }
 
@@ -45,7 +46,7 @@ impl Receiver {
     async fn start(script: Vec<u16>) -> (Receiver, SocketAddr) {
         let receiver = Receiver {
             got: Arc::default(),
-            script: Arc::new(script),
+            script: Arc::new(Mutex::new(script)),
             calls: Arc::default(),
         };
         let app = axum::Router::new()
@@ -57,6 +58,12 @@ impl Receiver {
         let addr = listener.local_addr().expect("local address");
         tokio::spawn(async move { axum::serve(listener, app).await });
         (receiver, addr)
+    }
+
+    /// From now on, answers the statuses of `script` in turn.
+    fn answer(&self, script: Vec<u16>) {
+        *self.script.lock().expect("lock") = script;
+        self.calls.store(0, Ordering::SeqCst);
     }
 
     fn got(&self) -> Vec<Received> {
@@ -459,4 +466,74 @@ async fn test_patch_and_delete_a_webhook() {
     }
     assert!(!text.contains(secret));
     ts.stop().await;
+}
+
+#[tokio::test]
+async fn queued_deliveries_survive_a_restart() {
+    let (receiver, addr) = Receiver::start(vec![500]).await;
+    let data = tempfile::tempdir().unwrap();
+    let adjust = |s: &mut vigil_config::Settings| {
+        s.data_dir = data.path().to_path_buf();
+        s.cameras.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+        s.webhooks.retry_secs = vec![1];
+        s.webhooks.max_attempts = 50;
+    };
+    let first = TestServer::start_with(crate::harness::Db::Sqlite, adjust).await;
+    let created: Value = first
+        .client
+        .post(first.url("/api/v1/webhooks"))
+        .json(
+            &json!({"name": "desk", "url": format!("http://{addr}/hook"),
+                      "event_types": ["violation."]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        created["webhook"]["id"].as_str().unwrap().to_string(),
+        created["secret"].as_str().unwrap().to_string(),
+    );
+    first
+        .publish_event("violation.created", violation("vio3"))
+        .await;
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+    // Stopped while the receiver keeps failing: the delivery stays queued.
+    first.stop().await;
+    let failed = receiver.got().len();
+    receiver.answer(vec![200]);
+
+    let second = TestServer::start_with(crate::harness::Db::Sqlite, adjust).await;
+    let got = receiver.wait_for(failed + 1, Duration::from_secs(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let entry = loop {
+        let log = deliveries(&second, &id).await;
+        assert_eq!(log.len(), 1, "{log:?}");
+        if log[0]["status"] == "delivered" {
+            break log[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the restart: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        entry["attempts"],
+        failed + 1,
+        "every attempt counted across the restart"
+    );
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let got_after = receiver.got();
+    assert_eq!(got_after.len(), failed + 1, "delivered once");
+    for request in &got {
+        verify(&secret, request).unwrap();
+        assert_eq!(
+            request.headers["x-vigil-delivery"],
+            got[0].headers["x-vigil-delivery"]
+        );
+    }
+    second.stop().await;
 }
