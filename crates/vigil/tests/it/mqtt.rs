@@ -1,7 +1,7 @@
 //! MQTT against the real Mosquitto (`VIGIL_TEST_MQTT_URL`, set by `.ci/run`; outside CI a
 //! broker on 127.0.0.1:1883 is used when one answers, else the test says it skipped):
-//! a subscriber sees Vigil's availability, Home Assistant discovery, a camera's state
-//! and a violation; discovery comes again when Home Assistant says it is online, and is
+//! a subscriber sees Vigil's availability, Home Assistant discovery, a camera's state,
+//! the no-mask sensor and compliance rate following its frames, and a violation; discovery comes again when Home Assistant says it is online, and is
 //! removed with the camera; when the server's connection dies, the broker publishes the
 //! last will (`offline`) and `/readyz` shows the `mqtt` task restarting.
 //!
@@ -276,6 +276,31 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
     watcher
         .wait_text(&format!("{base}/availability"), "online")
         .await;
+
+    // Frames: a face without a mask in view turns the binary sensor on, the compliance
+    // rate counts both faces, and a summary goes out.
+    let frame = |labels: &[&str]| {
+        let faces: Vec<Value> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| json!({"track": i, "box": [1.0, 1.0, 20.0, 20.0], "label": l, "score": 0.9}))
+            .collect();
+        json!({"camera_id": cam, "at": vigil_store::now_ms(), "width": 640, "height": 480,
+               "faces": faces, "skipped": false})
+    };
+    ts.publish_event("camera.detections", frame(&["no_mask", "mask"]))
+        .await;
+    watcher.wait_text(&format!("{base}/no_mask"), "ON").await;
+    watcher.wait_text(&format!("{base}/compliance"), "50").await;
+    let summary = watcher.wait_json(&format!("{base}/detections")).await;
+    assert_eq!(
+        (summary["faces"].as_u64(), summary["no_mask"].as_u64()),
+        (Some(2), Some(1))
+    );
+    ts.publish_event("camera.detections", frame(&["mask"]))
+        .await;
+    watcher.wait_text(&format!("{base}/no_mask"), "OFF").await;
+    watcher.wait_text(&format!("{base}/compliance"), "67").await;
 
     // A violation is published as it happened.
     ts.publish_event(
