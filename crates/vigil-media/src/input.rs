@@ -19,6 +19,12 @@ use crate::diagnose::InputKind;
 use crate::stderr::Redactor;
 
 /// A source of video, ready for ffmpeg.
+///
+/// TLS (`rtsps`, `https`): ffmpeg 5.1 does not verify certificates by default, and with
+/// the checked IP in the URL it could not check them against the camera's name anyway,
+/// so through ffmpeg these are encrypted but not authenticated. HTTP cameras are meant
+/// to be fetched in Rust (pinned resolution, certificate checked against the name) and
+/// fed to [`crate::mjpeg::MjpegParser`].
 #[derive(Clone, PartialEq, Eq)]
 pub enum Input {
     /// An `rtsp`, `rtsps`, `http` or `https` URL.
@@ -274,14 +280,26 @@ mod tests {
         );
         assert_eq!(
             strings(input.args(DEFAULT_IO_TIMEOUT, false)),
-            ["-protocol_whitelist", "file", "-i", "file:/srv/cams/a:b.mp4"]
+            [
+                "-protocol_whitelist",
+                "file",
+                "-i",
+                "file:/srv/cams/a:b.mp4"
+            ]
         );
         let device = Input::Device {
             path: "/dev/video0".into(),
         };
         assert_eq!(
             strings(device.args(DEFAULT_IO_TIMEOUT, true)),
-            ["-protocol_whitelist", "file", "-f", "v4l2", "-i", "/dev/video0"]
+            [
+                "-protocol_whitelist",
+                "file",
+                "-f",
+                "v4l2",
+                "-i",
+                "/dev/video0"
+            ]
         );
     }
 }

@@ -42,5 +42,5 @@ pub use error::{Failure, MediaError};
 pub use info::{MediaInfo, ProbeParseError};
 pub use input::{Input, DEFAULT_IO_TIMEOUT};
 pub use probe::probe;
-pub use reader::{Frame, FrameReader, FrameSpec};
+pub use reader::{grab_frame, Frame, FrameReader, FrameSpec};
 pub use tools::{Ffmpeg, Ffprobe};

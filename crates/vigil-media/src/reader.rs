@@ -134,7 +134,8 @@ impl FrameSpec {
                 self.fps
             )));
         }
-        if self.io_timeout < Duration::from_millis(100) || self.io_timeout > Duration::from_secs(600)
+        if self.io_timeout < Duration::from_millis(100)
+            || self.io_timeout > Duration::from_secs(600)
         {
             return Err(MediaError::InvalidSpec(
                 "the I/O timeout must be from 0.1 s to 600 s".to_string(),
@@ -207,7 +208,11 @@ impl FrameReader {
     /// [`MediaError::InvalidSpec`] for a bad spec, [`MediaError::Spawn`] when ffmpeg
     /// cannot be started. Everything else (a wrong URL, a refused password) shows up as
     /// the error of the first [`FrameReader::next_frame`].
-    pub fn spawn(ffmpeg: &Ffmpeg, input: &Input, spec: &FrameSpec) -> Result<FrameReader, MediaError> {
+    pub fn spawn(
+        ffmpeg: &Ffmpeg,
+        input: &Input,
+        spec: &FrameSpec,
+    ) -> Result<FrameReader, MediaError> {
         spec.validate()?;
         let mut cmd = Command::new(ffmpeg.path());
         cmd.args(["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"])
@@ -286,10 +291,11 @@ impl FrameReader {
         }
         let data = std::mem::replace(&mut self.buf, vec![0; self.spec.frame_len()]);
         self.filled = 0;
-        let image = RgbImage::from_raw(self.spec.width, self.spec.height, data).ok_or_else(|| {
-            // Cannot happen: the buffer is exactly width × height × 3.
-            MediaError::InvalidSpec("the frame buffer does not match the frame size".into())
-        })?;
+        let image =
+            RgbImage::from_raw(self.spec.width, self.spec.height, data).ok_or_else(|| {
+                // Cannot happen: the buffer is exactly width × height × 3.
+                MediaError::InvalidSpec("the frame buffer does not match the frame size".into())
+            })?;
         let frame = Frame {
             image,
             seq: self.seq,
@@ -390,6 +396,22 @@ impl FrameReader {
     }
 }
 
+/// One frame from `input` and then the child is stopped: the "test connection" check
+/// and the CLI's `camera test` (probe first for the codec and rate).
+///
+/// # Errors
+/// As [`FrameReader::spawn`] and [`FrameReader::next_frame`].
+pub async fn grab_frame(
+    ffmpeg: &Ffmpeg,
+    input: &Input,
+    spec: &FrameSpec,
+) -> Result<Frame, MediaError> {
+    let mut reader = FrameReader::spawn(ffmpeg, input, spec)?;
+    let frame = reader.next_frame().await;
+    reader.kill().await;
+    frame
+}
+
 impl Drop for FrameReader {
     fn drop(&mut self) {
         // kill_on_drop ends the child; the drain task ends with its pipe, but do not
@@ -405,13 +427,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reader_and_its_futures_can_move_between_threads() {
+        fn send<T: Send>(_: &T) {}
+        fn check(reader: &mut FrameReader) {
+            send(reader);
+            send(&reader.next_frame());
+            send(&reader.kill());
+        }
+        let _ = check;
+    }
+
+    #[test]
     fn specs_out_of_range_are_refused_in_words() {
         assert!(FrameSpec::new(640, 480, 5.0).is_ok());
         let cases = [
-            (FrameSpec::new(641, 480, 5.0), "the frame width must be an even number from 16 to 4096, not 641"),
-            (FrameSpec::new(640, 0, 5.0), "the frame height must be an even number from 16 to 4096, not 0"),
-            (FrameSpec::new(640, 480, 0.0), "the frame rate must be from 0.1 to 60 per second, not 0"),
-            (FrameSpec::new(640, 480, f64::NAN), "the frame rate must be from 0.1 to 60 per second, not NaN"),
+            (
+                FrameSpec::new(641, 480, 5.0),
+                "the frame width must be an even number from 16 to 4096, not 641",
+            ),
+            (
+                FrameSpec::new(640, 0, 5.0),
+                "the frame height must be an even number from 16 to 4096, not 0",
+            ),
+            (
+                FrameSpec::new(640, 480, 0.0),
+                "the frame rate must be from 0.1 to 60 per second, not 0",
+            ),
+            (
+                FrameSpec::new(640, 480, f64::NAN),
+                "the frame rate must be from 0.1 to 60 per second, not NaN",
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got.unwrap_err().plain_words(), want);
