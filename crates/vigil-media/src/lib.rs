@@ -10,7 +10,7 @@
 //!   frames of a fixed size at a fixed rate, read from its stdout pipe. The child is run
 //!   from an argument vector (never a shell) with a protocol whitelist and I/O timeouts,
 //!   and is killed when the reader is dropped.
-//! - [`probe()`] ([`probe`]): what a source is (container, codec, size, rate, duration)
+//! - [`probe()`] ([`mod@probe`]): what a source is (container, codec, size, rate, duration)
 //!   through ffprobe; [`MediaInfo::from_ffprobe_json`] ([`info`]) is the pure parser of
 //!   ffprobe's output (fuzzed: `fuzz/fuzz_targets/ffprobe_json.rs`).
 //! - [`mjpeg`]: a pure incremental parser of `multipart/x-mixed-replace` MJPEG streams

@@ -166,7 +166,9 @@ impl FrameSpec {
 pub struct Frame {
     /// The pixels, `spec.width × spec.height`.
     pub image: RgbImage,
-    /// 0 for the reader's first frame, then 1, 2, …
+    /// 0 for the reader's first frame, then 1, 2, … For a file read once (video jobs),
+    /// the frame's time in the video is `seq / spec.fps` seconds: ffmpeg's `fps` filter
+    /// emits frames on that exact grid.
     pub seq: u64,
     /// When its last byte was read from the pipe.
     pub received: Instant,
