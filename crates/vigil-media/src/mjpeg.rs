@@ -491,6 +491,10 @@ pub fn boundary_from_content_type(content_type: &str) -> Result<String, MjpegErr
     Err(MjpegError::NoBoundary)
 }
 
+/// The boundary Vigil's own streams use (`/stream`): a token no JPEG is likely to start a
+/// line with.
+pub const BOUNDARY: &str = "vigilframe";
+
 /// The `Content-Type` of a stream written with this boundary.
 pub fn content_type(boundary: &str) -> String {
     format!("multipart/x-mixed-replace; boundary={boundary}")

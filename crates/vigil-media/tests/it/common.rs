@@ -20,10 +20,10 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// Skips (outside CI) or fails (in CI) a test whose tool is missing.
-fn missing(what: &str) {
-    assert!(!in_ci(), "{what} is required in CI (.ci/run installs it)");
-    eprintln!("note: {what} is not installed; test skipped");
+/// Skips (outside CI) or fails (in CI) a test whose tool is missing; `why` says which.
+fn missing(why: &str) {
+    assert!(!in_ci(), "{why}: required in CI (.ci/run installs it)");
+    eprintln!("note: {why}; test skipped");
 }
 
 /// ffmpeg and ffprobe, or `None` (the test returns early) outside CI.
@@ -31,7 +31,7 @@ pub fn tools() -> Option<(Ffmpeg, Ffprobe)> {
     match (Ffmpeg::locate(None), Ffprobe::locate(None)) {
         (Ok(ffmpeg), Ok(ffprobe)) => Some((ffmpeg, ffprobe)),
         (Err(e), _) | (_, Err(e)) => {
-            missing(&format!("ffmpeg/ffprobe ({e})"));
+            missing(&e.plain_words());
             None
         }
     }
@@ -198,7 +198,7 @@ impl RtspCamera {
                 .status()
                 .is_ok_and(|s| s.success());
         if !usable {
-            missing("GStreamer's RTSP server (/usr/bin/python3 with gi and the plugins)");
+            missing("GStreamer's RTSP server is not installed (/usr/bin/python3 with gi and the plugins)");
             return None;
         }
         let mut child = Command::new(python)

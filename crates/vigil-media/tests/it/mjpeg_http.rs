@@ -60,7 +60,7 @@ async fn mjpeg_camera(style: Style) -> (u16, Arc<Mutex<Vec<String>>>) {
                 seen.lock().expect("the request list").push(head);
                 let content_type = match style {
                     Style::Ours | Style::Freezing | Style::Trickling => {
-                        mjpeg::content_type("vigilframe")
+                        mjpeg::content_type(mjpeg::BOUNDARY)
                     }
                     Style::Quirky => "multipart/x-mixed-replace;boundary=--frame".to_string(),
                 };
@@ -73,7 +73,7 @@ async fn mjpeg_camera(style: Style) -> (u16, Arc<Mutex<Vec<String>>>) {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                     }
                     if style == Style::Trickling && sent == 30 {
-                        let head = mjpeg::part_header("vigilframe", "image/jpeg", 10_000_000);
+                        let head = mjpeg::part_header(mjpeg::BOUNDARY, "image/jpeg", 10_000_000);
                         let _ = stream.write_all(head.as_bytes()).await;
                         let _ = stream.write_all(&[0xFF, 0xD8]).await;
                         while stream.write_all(&[0]).await.is_ok() {
@@ -83,7 +83,7 @@ async fn mjpeg_camera(style: Style) -> (u16, Arc<Mutex<Vec<String>>>) {
                     }
                     let part = match style {
                         Style::Ours | Style::Freezing | Style::Trickling => {
-                            mjpeg::encode_part("vigilframe", &jpeg).to_vec()
+                            mjpeg::encode_part(mjpeg::BOUNDARY, &jpeg).to_vec()
                         }
                         Style::Quirky => {
                             let mut p = b"--frame\nContent-Type: image/jpeg\n\n".to_vec();
