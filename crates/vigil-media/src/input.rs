@@ -20,6 +20,12 @@ use crate::stderr::Redactor;
 
 /// A source of video, ready for ffmpeg.
 ///
+/// Redirects: HTTP redirects are refused (`-max_redirects 0`). ffmpeg's RTSP client
+/// follows an RTSP `3xx` with a `Location` (to any host) and has no option to stop it, so
+/// an RTSP camera can send ffmpeg's RTSP requests to an address the network guard never
+/// checked; only RTSP can be spoken there (the whitelist) and nothing but decoded frames
+/// comes back.
+///
 /// TLS (`rtsps`, `https`): ffmpeg 5.1 does not verify certificates by default, and with
 /// the checked IP in the URL it could not check them against the camera's name anyway,
 /// so through ffmpeg these are encrypted but not authenticated. HTTP cameras are meant
@@ -139,6 +145,10 @@ impl Input {
                 } else {
                     push("-rw_timeout");
                     push(&micros);
+                    // A redirect would lead ffmpeg to an address the network guard never
+                    // saw: refuse them, as the Rust HTTP client does.
+                    push("-max_redirects");
+                    push("0");
                     if let Some(host) = host_header {
                         // Only a plain `host[:port]`: no line break can smuggle
                         // another header in.
@@ -245,6 +255,8 @@ mod tests {
                 "http,tcp",
                 "-rw_timeout",
                 "5000000",
+                "-max_redirects",
+                "0",
                 "-headers",
                 "Host: cam.local:8080\r\n",
                 "-i",

@@ -284,3 +284,34 @@ async fn a_source_that_sends_no_frame_is_stopped_as_stalled() {
     // The stuck child was killed, not left behind.
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let Some((ffmpeg, ffprobe)) = tools() else {
+        return;
+    };
+    // Where the redirect points: it must never see a connection.
+    let target = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let target_port = target.local_addr().expect("its address").port();
+    let camera = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let port = camera.local_addr().expect("its address").port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = camera.accept().await {
+            let _ = read_request_head(&mut stream).await;
+            let response = format!(
+                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target_port}/secret\r\nContent-Length: 0\r\n\r\n"
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    let input = http(&format!("http://127.0.0.1:{port}/video"), None, &[]);
+    let spec = FrameSpec::new(64, 48, 5.0).unwrap();
+    let mut reader = FrameReader::spawn(&ffmpeg, &input, &spec).unwrap();
+    let (frames, _) = read_until_error(&mut reader).await;
+    assert_eq!(frames, 0);
+    assert!(vigil_media::probe(&ffprobe, &input, Duration::from_secs(2))
+        .await
+        .is_err());
+    let followed = tokio::time::timeout(Duration::from_millis(300), target.accept()).await;
+    assert!(followed.is_err(), "ffmpeg followed the redirect");
+}
