@@ -23,6 +23,37 @@
 //! URL, resolved it, applied the network guard and put the checked IP address in the URL.
 //! This crate does not depend on vigil-core; it only runs what it is given, safely.
 //!
+//! A camera, from start-up to "offline" (the camera core adds back-off and restarts):
+//!
+//! ```no_run
+//! use vigil_media::{probe, Ffmpeg, Ffprobe, FrameReader, FrameSpec, Input, DEFAULT_IO_TIMEOUT};
+//!
+//! # async fn camera() -> Result<(), vigil_media::MediaError> {
+//! let ffmpeg = Ffmpeg::locate(None)?; // once, at start-up; `check()` for /readyz
+//! let ffprobe = Ffprobe::beside(&ffmpeg)?;
+//! let input = Input::Network {
+//!     // The checked address in place of the name (vigil-core: `with_address`).
+//!     url: "rtsp://viewer:s3cret@192.0.2.10:554/stream1".into(),
+//!     host_header: Some("garage-cam.lan".into()),
+//!     protocol_whitelist: "rtsp,rtp,udp,tcp",
+//!     secrets: vec!["s3cret".into()],
+//! };
+//! let info = probe(&ffprobe, &input, DEFAULT_IO_TIMEOUT).await?;
+//! let spec = FrameSpec::keep_aspect(640, 5.0, &info)?;
+//! let mut reader = FrameReader::spawn(&ffmpeg, &input, &spec)?;
+//! loop {
+//!     match reader.next_frame().await {
+//!         Ok(frame) => { /* frame.image (640 × h RGB) to the live lane */ }
+//!         Err(e) => {
+//!             println!("offline: {}", e.plain_words()); // never shows "s3cret"
+//!             break;
+//!         }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Threading: every child is driven by tokio (`tokio::process`); stderr is drained by a
 //! small task per child into a bounded ring of redacted lines. Nothing here blocks a
 //! runtime worker except the short path checks in [`Ffmpeg::locate`].
