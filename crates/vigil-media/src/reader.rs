@@ -45,9 +45,9 @@ use crate::stderr::{self, SharedRing};
 use crate::tools::Ffmpeg;
 
 /// Smallest frame side accepted.
-pub const MIN_SIDE: u32 = 16;
+pub const MIN_FRAME_SIDE: u32 = 16;
 /// Largest frame side accepted (4K UHD's width).
-pub const MAX_SIDE: u32 = 4096;
+pub const MAX_FRAME_SIDE: u32 = 4096;
 /// Highest frame rate accepted.
 pub const MAX_FPS: f64 = 60.0;
 /// Lowest frame rate accepted (one frame every 10 s).
@@ -56,9 +56,9 @@ pub const MIN_FPS: f64 = 0.1;
 /// What frames a reader delivers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameSpec {
-    /// Frame width in pixels, even, [`MIN_SIDE`] to [`MAX_SIDE`].
+    /// Frame width in pixels, even, [`MIN_FRAME_SIDE`] to [`MAX_FRAME_SIDE`].
     pub width: u32,
-    /// Frame height in pixels, even, [`MIN_SIDE`] to [`MAX_SIDE`].
+    /// Frame height in pixels, even, [`MIN_FRAME_SIDE`] to [`MAX_FRAME_SIDE`].
     pub height: u32,
     /// Frames per second delivered ([`MIN_FPS`] to [`MAX_FPS`]); ffmpeg drops or repeats
     /// source frames to match it.
@@ -94,7 +94,9 @@ impl FrameSpec {
     /// # Errors
     /// [`MediaError::InvalidSpec`] when a value is out of range.
     pub fn keep_aspect(width: u32, fps: f64, info: &MediaInfo) -> Result<FrameSpec, MediaError> {
-        let height = info.height_for_width(width).clamp(MIN_SIDE, MAX_SIDE);
+        let height = info
+            .height_for_width(width)
+            .clamp(MIN_FRAME_SIDE, MAX_FRAME_SIDE);
         FrameSpec::new(width, height, fps)
     }
 
@@ -122,9 +124,9 @@ impl FrameSpec {
     /// [`MediaError::InvalidSpec`] naming the value.
     pub fn validate(&self) -> Result<(), MediaError> {
         for (name, side) in [("width", self.width), ("height", self.height)] {
-            if !(MIN_SIDE..=MAX_SIDE).contains(&side) || side % 2 != 0 {
+            if !(MIN_FRAME_SIDE..=MAX_FRAME_SIDE).contains(&side) || side % 2 != 0 {
                 return Err(MediaError::InvalidSpec(format!(
-                    "the frame {name} must be an even number from {MIN_SIDE} to {MAX_SIDE}, not {side}"
+                    "the frame {name} must be an even number from {MIN_FRAME_SIDE} to {MAX_FRAME_SIDE}, not {side}"
                 )));
             }
         }
