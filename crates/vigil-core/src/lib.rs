@@ -17,6 +17,7 @@
 //! - [`runtime`]: the supervised runtime every background task starts through;
 //!   [`housekeeping`]: the purge of ended sessions and spent tokens.
 //! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
+//! - [`cameras`]: live mask compliance: cameras, their workers, violations, statistics.
 //! - [`integrations`]: MQTT (with Home Assistant discovery) and webhooks, fed by the
 //!   event bus.
 //! - [`net`]: camera (and webhook) URLs: parsing and validation, redaction and
@@ -35,6 +36,7 @@ pub mod accounts;
 pub mod apikeys;
 pub mod audit;
 pub mod bootstrap;
+pub mod cameras;
 pub mod denials;
 pub mod error;
 pub mod events;

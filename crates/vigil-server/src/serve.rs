@@ -147,6 +147,8 @@ impl Application {
             vigil_core::uploads::Uploads::new(db.clone(), blobs.clone(), &settings)
                 .with_audit(identity.audit.clone()),
         );
+        let health = vigil_core::health::Health::new(db.clone(), blobs.clone())
+            .with_rate_limiter(rate_limits.limiter.clone());
         // The guard refuses Vigil's own listeners: the bound addresses, which differ from
         // the configured ones when those say port 0.
         let mut policy = vigil_core::net::NetPolicy::from_settings(&settings);
@@ -156,6 +158,24 @@ impl Application {
                 .flatten()
                 .filter_map(|l| l.local_addr().ok()),
         );
+        let runtime = Runtime::default();
+        let cameras = {
+            let mut deps = vigil_core::cameras::CameraDeps::new(
+                &settings,
+                db.clone(),
+                blobs.clone(),
+                events.clone(),
+                vision.clone(),
+                identity.keys.clone(),
+                Some(identity.audit.clone()),
+                runtime.clone(),
+            );
+            // The addresses actually bound (a configured port 0 becomes a real one):
+            // camera and webhook URLs may never point back at them.
+            deps.net = policy.clone();
+            Arc::new(vigil_core::cameras::Cameras::new(deps))
+        };
+        let health = health.with_cameras(cameras.clone());
         let webhooks = Arc::new(vigil_core::integrations::Webhooks::new(
             &settings,
             db.clone(),
@@ -163,9 +183,11 @@ impl Application {
             identity.audit.clone(),
             policy,
         ));
+        // MQTT announces the cameras on connect and publishes violation pictures.
         let mqtt = vigil_core::integrations::MqttBridge::from_settings(&settings, events.clone())
             .await
-            .context("setting up MQTT")?;
+            .context("setting up MQTT")?
+            .map(|bridge| bridge.with_camera_core(cameras.clone()));
         let dispatcher = vigil_core::integrations::Dispatcher::open(
             (*webhooks).clone(),
             events.clone(),
@@ -173,8 +195,6 @@ impl Application {
         )
         .await
         .context("setting up webhook deliveries")?;
-        let health = vigil_core::health::Health::new(db.clone(), blobs.clone())
-            .with_rate_limiter(rate_limits.limiter.clone());
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
@@ -190,7 +210,8 @@ impl Application {
                 webhooks,
                 health,
                 started: Instant::now(),
-                runtime: Runtime::default(),
+                runtime,
+                cameras: Some(cameras),
             },
             main,
             metrics: metrics_listener,
@@ -280,6 +301,46 @@ impl Application {
                 let bus = bus.clone();
                 async move { Ok(bus.run_retention(stop.cancelled_owned()).await?) }
             });
+        if let Some(cameras) = &state.cameras {
+            // Enabled cameras start once the server is up; each runs its own worker
+            // (restarting its source with back-off), so this task's work is then done.
+            let c = cameras.clone();
+            state
+                .runtime
+                .spawn_supervised("cameras", move |_stop: CancellationToken| {
+                    let c = c.clone();
+                    async move {
+                        let started = c.start_enabled().await?;
+                        tracing::info!(started, "cameras started");
+                        Ok(())
+                    }
+                });
+            // Cameras changed by the CLI or another instance.
+            let c = cameras.clone();
+            state
+                .runtime
+                .spawn_supervised("camera-sync", move |stop: CancellationToken| {
+                    let c = c.clone();
+                    async move { c.run_sync(stop).await }
+                });
+            // Violations past their camera's retention, pictures included, hourly.
+            let c = cameras.clone();
+            state.runtime.spawn_supervised(
+                "violation-retention",
+                move |stop: CancellationToken| {
+                    let c = c.clone();
+                    async move {
+                        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+                        loop {
+                            tokio::select! {
+                                () = stop.cancelled() => return Ok(()),
+                                _ = tick.tick() => { c.expire_violations().await?; }
+                            }
+                        }
+                    }
+                },
+            );
+        }
         // Integrations, fed by the event bus: webhook deliveries always (idle without
         // webhooks), MQTT when `mqtt.url` is set.
         self.dispatcher.clone().spawn(&state.runtime);

@@ -203,6 +203,24 @@ pub enum AuditAction {
     /// The audit log was exported as CSV.
     #[serde(rename = "audit.export")]
     AuditExport,
+    /// A camera was added.
+    #[serde(rename = "camera.create")]
+    CameraCreate,
+    /// A camera's settings or URL changed.
+    #[serde(rename = "camera.update")]
+    CameraUpdate,
+    /// A camera was removed (with its violations).
+    #[serde(rename = "camera.delete")]
+    CameraDelete,
+    /// A camera was started or stopped by hand.
+    #[serde(rename = "camera.control")]
+    CameraControl,
+    /// A violation was acknowledged.
+    #[serde(rename = "violation.acknowledge")]
+    ViolationAcknowledge,
+    /// A violation was deleted.
+    #[serde(rename = "violation.delete")]
+    ViolationDelete,
     /// A webhook was added.
     #[serde(rename = "webhook.create")]
     WebhookCreate,
@@ -216,7 +234,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 26] = [
+    pub const ALL: [AuditAction; 32] = [
         AuditAction::AuthLogin,
         AuditAction::AuthLogout,
         AuditAction::UserCreate,
@@ -240,6 +258,12 @@ impl AuditAction {
         AuditAction::AccessDenied,
         AuditAction::AuditRead,
         AuditAction::AuditExport,
+        AuditAction::CameraCreate,
+        AuditAction::CameraUpdate,
+        AuditAction::CameraDelete,
+        AuditAction::CameraControl,
+        AuditAction::ViolationAcknowledge,
+        AuditAction::ViolationDelete,
         AuditAction::WebhookCreate,
         AuditAction::WebhookUpdate,
         AuditAction::WebhookDelete,
@@ -271,6 +295,12 @@ impl AuditAction {
             AuditAction::AccessDenied => "access.denied",
             AuditAction::AuditRead => "audit.read",
             AuditAction::AuditExport => "audit.export",
+            AuditAction::CameraCreate => "camera.create",
+            AuditAction::CameraUpdate => "camera.update",
+            AuditAction::CameraDelete => "camera.delete",
+            AuditAction::CameraControl => "camera.control",
+            AuditAction::ViolationAcknowledge => "violation.acknowledge",
+            AuditAction::ViolationDelete => "violation.delete",
             AuditAction::WebhookCreate => "webhook.create",
             AuditAction::WebhookUpdate => "webhook.update",
             AuditAction::WebhookDelete => "webhook.delete",
@@ -393,6 +423,12 @@ mod tests {
                 "access.denied",
                 "audit.read",
                 "audit.export",
+                "camera.create",
+                "camera.update",
+                "camera.delete",
+                "camera.control",
+                "violation.acknowledge",
+                "violation.delete",
                 "webhook.create",
                 "webhook.update",
                 "webhook.delete",

@@ -7,7 +7,8 @@
 //! Where things are:
 //! - MQTT: [`mqtt`] (the connection and its task), [`tracker`] (what to publish, from
 //!   events and time: pure, tested without a broker), [`topics`] (topic names and the
-//!   Home Assistant discovery documents).
+//!   Home Assistant discovery documents), [`camera_feed`] (the camera list and violation
+//!   pictures it reads from the camera core).
 //! - Webhooks: [`webhooks`] (the admin use case: create, list, change, delete, test,
 //!   delivery log), [`dispatch`] (the task: events → queued deliveries → attempts with
 //!   back-off), [`delivery`] (one attempt under the SSRF guard), [`signature`]
@@ -18,6 +19,7 @@
 //! `Dispatcher::open(…).await` before serving, so both consider every event published
 //! from then on; then `.spawn(&runtime)` each (the dispatcher idles without webhooks).
 
+pub mod camera_feed;
 pub mod delivery;
 pub mod dispatch;
 pub mod mqtt;

@@ -13,6 +13,7 @@ mod audit;
 mod audit_coverage;
 mod backup;
 mod browser;
+mod cameras;
 mod cli;
 mod crash;
 mod events;
