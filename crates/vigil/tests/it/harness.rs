@@ -262,21 +262,10 @@ impl TestServer {
         .expect("create user")
     }
 
-    /// Stores an event of type `kind` on the server's bus, as a use case publishing it
-    /// would (the bus's pump delivers it within a second); returns its id.
-    pub async fn publish_event(&self, kind: &str, payload: serde_json::Value) -> i64 {
-        use vigil_core::events::store::{append, Draft};
-        let payload = payload.to_string();
-        let draft = Draft {
-            at: vigil_store::now_ms(),
-            kind,
-            min_role: vigil_core::Role::Viewer,
-            payload: &payload,
-        };
-        append(&self.state.db, self.state.events.store_id(), &draft, None)
-            .await
-            .expect("store the event")
-            .expect("a new event")
+    /// Publishes `kind` on the server's bus, as the camera core does; returns the event
+    /// id (0 for transient kinds such as detections).
+    pub async fn publish(&self, kind: vigil_core::events::EventKind) -> i64 {
+        self.state.events.publish(&kind).await.expect("publish").id
     }
 
     /// `GET path` with the admin key, as JSON (the answer must be 200).
@@ -652,4 +641,100 @@ pub async fn post_declaring_length(
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
     (status, json)
+}
+
+/// Camera and violation events as the camera core publishes them (ids are 32 hex digits).
+pub mod camera_events {
+    use vigil_core::cameras::{
+        CameraId, CameraSettings, CameraState, CameraStatus, CameraView, Detections, LiveFace,
+        StateChange, ViolationId, ViolationView,
+    };
+    use vigil_core::events::EventKind;
+
+    fn status(state: CameraState, error: Option<&str>) -> CameraStatus {
+        CameraStatus {
+            state,
+            error: error.map(str::to_string),
+            since: vigil_store::now_ms(),
+            fps: if state == CameraState::Online {
+                5.0
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// `camera.state`.
+    pub fn state(camera: &str, name: &str, state: CameraState, error: Option<&str>) -> EventKind {
+        EventKind::CameraState(StateChange {
+            camera_id: CameraId::parse(camera).expect("a camera id"),
+            name: name.into(),
+            status: status(state, error),
+        })
+    }
+
+    /// `camera.deleted`.
+    pub fn deleted(camera: &str, name: &str) -> EventKind {
+        let now = vigil_store::now_ms();
+        EventKind::CameraChanged {
+            action: "deleted",
+            camera: Box::new(CameraView {
+                id: CameraId::parse(camera).expect("a camera id"),
+                name: name.into(),
+                kind: "browser".into(),
+                url: "browser".into(),
+                enabled: false,
+                settings: CameraSettings::default(),
+                status: status(CameraState::Stopped, None),
+                created_at: now,
+                updated_at: now,
+            }),
+        }
+    }
+
+    /// `camera.detections` (transient): one face per label (`mask`, `no_mask`, `unknown`).
+    pub fn detections(camera: &str, labels: &[&str]) -> EventKind {
+        EventKind::Detections(Detections {
+            camera_id: CameraId::parse(camera).expect("a camera id"),
+            at: vigil_store::now_ms(),
+            width: 640,
+            height: 480,
+            faces: labels
+                .iter()
+                .zip(1u64..)
+                .map(|(label, track)| LiveFace {
+                    track,
+                    bbox: [10.0, 10.0, 60.0, 60.0],
+                    label: (*label).into(),
+                    score: 0.9,
+                })
+                .collect(),
+            skipped: false,
+        })
+    }
+
+    /// The violation `id` on `camera`, as the API shows it.
+    pub fn violation_view(id: &str, camera: &str) -> ViolationView {
+        ViolationView {
+            id: ViolationId::parse(id).expect("a violation id"),
+            camera_id: CameraId::parse(camera).expect("a camera id"),
+            camera_name: "Entrance".into(),
+            at: vigil_store::now_ms(),
+            track: 7,
+            score: 0.93,
+            zone: None,
+            bbox: [10.0, 20.0, 64.0, 64.0],
+            frame_width: 640,
+            frame_height: 480,
+            acknowledged: None,
+        }
+    }
+
+    /// `violation.created`.
+    pub fn violation(id: &str, camera: &str) -> EventKind {
+        EventKind::Violation {
+            action: "created",
+            violation: Box::new(violation_view(id, camera)),
+        }
+    }
 }

@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::harness::{in_ci, Db, TestServer};
+use vigil_core::cameras::CameraState;
+
+use crate::harness::{camera_events as events, in_ci, workspace_root, Db, TestServer};
 
 /// The broker for the test: `VIGIL_TEST_MQTT_URL`, else a local one if it answers.
 async fn broker() -> Option<(String, u16)> {
@@ -245,12 +247,8 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
 
     // A camera comes online: discovery for its three entities, its state, availability.
     let cam = "0123456789abcdef0123456789abcdef";
-    ts.publish_event(
-        "camera.state",
-        json!({"camera_id": cam, "name": "Entrance", "state": "online", "error": null,
-               "since": 1, "fps": 5.0}),
-    )
-    .await;
+    ts.publish(events::state(cam, "Entrance", CameraState::Online, None))
+        .await;
     let base = format!("{prefix}/cameras/{cam}");
     let sensor = format!("{discovery}/binary_sensor/vigil_{cam}/no_mask/config");
     let config = watcher.wait_json(&sensor).await;
@@ -279,16 +277,7 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
 
     // Frames: a face without a mask in view turns the binary sensor on, the compliance
     // rate counts both faces, and a summary goes out.
-    let frame = |labels: &[&str]| {
-        let faces: Vec<Value> = labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| json!({"track": i, "box": [1.0, 1.0, 20.0, 20.0], "label": l, "score": 0.9}))
-            .collect();
-        json!({"camera_id": cam, "at": vigil_store::now_ms(), "width": 640, "height": 480,
-               "faces": faces, "skipped": false})
-    };
-    ts.publish_event("camera.detections", frame(&["no_mask", "mask"]))
+    ts.publish(events::detections(cam, &["no_mask", "mask"]))
         .await;
     watcher.wait_text(&format!("{base}/no_mask"), "ON").await;
     watcher.wait_text(&format!("{base}/compliance"), "50").await;
@@ -297,30 +286,63 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
         (summary["faces"].as_u64(), summary["no_mask"].as_u64()),
         (Some(2), Some(1))
     );
-    ts.publish_event("camera.detections", frame(&["mask"]))
-        .await;
+    ts.publish(events::detections(cam, &["mask"])).await;
     watcher.wait_text(&format!("{base}/no_mask"), "OFF").await;
     watcher.wait_text(&format!("{base}/compliance"), "67").await;
 
-    // A violation is published as it happened.
-    ts.publish_event(
-        "violation.created",
-        json!({"violation": {"id": "fedcba9876543210fedcba9876543210", "camera_id": cam,
-               "camera_name": "Entrance", "at": vigil_store::now_ms(), "track": 4,
-               "score": 0.91, "zone": null, "box": [1.0, 2.0, 30.0, 30.0],
-               "frame_width": 640, "frame_height": 480, "acknowledged": null}}),
+    // A violation is published as it happened, and its stored picture becomes the
+    // camera entity's image.
+    let vio = "fedcba9876543210fedcba9876543210";
+    let jpeg = std::fs::read(workspace_root().join("testdata/images/bench_640x480.jpg"))
+        .expect("a JPEG from testdata");
+    let key = ts
+        .state
+        .blobs
+        .put(jpeg.clone().into())
+        .await
+        .expect("store the picture");
+    let view = events::violation_view(vio, cam);
+    vigil_store::cameras::insert_violation(
+        &ts.state.db,
+        &vigil_store::cameras::ViolationRow {
+            id: vio.into(),
+            camera_id: cam.into(),
+            camera_name: view.camera_name.clone(),
+            at: view.at,
+            track: 7,
+            score: 0.93,
+            zone: None,
+            bbox: "[10.0,20.0,64.0,64.0]".into(),
+            frame_width: 640,
+            frame_height: 480,
+            frame_blob: Some(key.as_str().to_string()),
+            face_blob: None,
+            ack_by: None,
+            ack_at: None,
+            ack_note: None,
+        },
     )
-    .await;
+    .await
+    .expect("store the violation");
+    ts.publish(events::violation(vio, cam)).await;
     let violation = watcher.wait_json(&format!("{base}/violations")).await;
-    assert_eq!(violation["id"], "fedcba9876543210fedcba9876543210");
-    assert_eq!(violation["track"], 4);
+    assert_eq!(violation["id"], vio);
+    assert_eq!(violation["track"], 7);
+    let picture = watcher
+        .wait(&format!("{base}/snapshot"), |p| !p.is_empty())
+        .await;
+    assert!(
+        picture == jpeg,
+        "the snapshot is the violation's stored frame"
+    );
 
     // The camera goes offline: its availability follows.
-    ts.publish_event(
-        "camera.state",
-        json!({"camera_id": cam, "name": "Entrance", "state": "offline",
-               "error": "the camera stopped answering", "since": 2, "fps": 0.0}),
-    )
+    ts.publish(events::state(
+        cam,
+        "Entrance",
+        CameraState::Offline,
+        Some("the camera stopped answering"),
+    ))
     .await;
     watcher
         .wait_text(&format!("{base}/availability"), "offline")
@@ -345,11 +367,7 @@ async fn mqtt_publishes_discovery_state_violations_and_the_last_will() {
     }
 
     // The camera is deleted: its entities are removed (empty retained configs).
-    ts.publish_event(
-        "camera.deleted",
-        json!({"camera": {"id": cam, "name": "Entrance"}}),
-    )
-    .await;
+    ts.publish(events::deleted(cam, "Entrance")).await;
     watcher.wait(&sensor, <[u8]>::is_empty).await;
     watcher
         .wait(&format!("{base}/state"), <[u8]>::is_empty)

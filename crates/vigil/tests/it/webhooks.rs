@@ -16,7 +16,14 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::harness::{databases, TestServer};
+use vigil_core::cameras::CameraState;
+
+use crate::harness::{camera_events as events, databases, TestServer};
+
+const CAM: &str = "0123456789abcdef0123456789abcdef";
+const VIO1: &str = "00000000000000000000000000000001";
+const VIO2: &str = "00000000000000000000000000000002";
+const VIO3: &str = "00000000000000000000000000000003";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -140,15 +147,6 @@ fn verify(secret: &str, request: &Received) -> Result<(), String> {
     Ok(())
 }
 
-fn violation(id: &str) -> Value {
-    json!({"violation": {
-        "id": id, "camera_id": "0123456789abcdef0123456789abcdef",
-        "camera_name": "Entrance", "at": vigil_store::now_ms(), "track": 7, "score": 0.93,
-        "zone": null, "box": [10.0, 20.0, 64.0, 64.0], "frame_width": 640,
-        "frame_height": 480, "acknowledged": null
-    }})
-}
-
 async fn loopback_server(db: crate::harness::Db) -> TestServer {
     TestServer::start_with(db, |s| {
         s.cameras.allowed_networks = vec!["127.0.0.1/32".parse().expect("a CIDR")];
@@ -202,11 +200,9 @@ async fn a_failing_receiver_gets_the_event_once_after_retries_signed_and_logged(
         assert!(!listing.contains(&secret) && !listing.contains("s3cret"));
 
         // An event it does not want, then one it does.
-        ts.publish_event("camera.state", json!({"camera_id": "x", "state": "online"}))
+        ts.publish(events::state(CAM, "Entrance", CameraState::Online, None))
             .await;
-        let event_id = ts
-            .publish_event("violation.created", violation("vio1"))
-            .await;
+        let event_id = ts.publish(events::violation(VIO1, CAM)).await;
 
         let got = receiver.wait_for(3, Duration::from_secs(30)).await;
         let delivery_id = got[0].headers["x-vigil-delivery"].clone();
@@ -221,7 +217,8 @@ async fn a_failing_receiver_gets_the_event_once_after_retries_signed_and_logged(
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             assert_eq!(body["id"], event_id);
             assert_eq!(body["type"], "violation.created");
-            assert_eq!(body["payload"]["violation"]["id"], "vio1");
+            assert_eq!(body["payload"]["violation"]["id"], VIO1);
+            assert_eq!(body["payload"]["violation"]["camera_id"], CAM);
             assert!(body["at"].as_i64().is_some());
         }
         // A forged body or an altered timestamp fails the receiver's check.
@@ -428,8 +425,7 @@ async fn test_patch_and_delete_a_webhook() {
         json!(["violation.", "camera.state"])
     );
     // Disabled: events are not delivered.
-    ts.publish_event("violation.created", violation("vio2"))
-        .await;
+    ts.publish(events::violation(VIO2, CAM)).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(receiver.got().len(), 2);
     assert!(deliveries(&ts, &id).await.is_empty());
@@ -496,9 +492,7 @@ async fn queued_deliveries_survive_a_restart() {
         created["webhook"]["id"].as_str().unwrap().to_string(),
         created["secret"].as_str().unwrap().to_string(),
     );
-    first
-        .publish_event("violation.created", violation("vio3"))
-        .await;
+    first.publish(events::violation(VIO3, CAM)).await;
     receiver.wait_for(2, Duration::from_secs(20)).await;
     // Stopped while the receiver keeps failing: the delivery stays queued.
     first.stop().await;
