@@ -417,3 +417,81 @@ async fn a_graceful_stop_says_offline() {
     watcher.wait_text(&status, "offline").await;
     watcher.clean_up().await;
 }
+
+#[tokio::test]
+async fn cameras_from_the_api_appear_in_home_assistant_and_leave_with_it() {
+    let Some((host, port)) = broker().await else {
+        return;
+    };
+    let tag = hex::encode(rand::random::<[u8; 4]>());
+    let (prefix, discovery) = (format!("vigiltest{tag}"), format!("hatest{tag}"));
+    let data = tempfile::tempdir().unwrap();
+    let config = |cam: &str| format!("{discovery}/binary_sensor/vigil_{cam}/no_mask/config");
+
+    // A camera added (disabled) while MQTT was not configured: announced from the camera
+    // list when the bridge connects, though no event about it comes.
+    let before = TestServer::start_with(Db::Sqlite, |s| s.data_dir = data.path().into()).await;
+    let lobby: Value = before
+        .client
+        .post(before.url("/api/v1/cameras"))
+        .json(&serde_json::json!({"name": "Lobby", "url": "browser", "enabled": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lobby = lobby["id"].as_str().expect("camera id").to_string();
+    before.stop().await;
+
+    let watcher = Watcher::start(
+        &host,
+        port,
+        &[format!("{prefix}/#"), format!("{discovery}/#")],
+    )
+    .await;
+    let ts = TestServer::start_with(Db::Sqlite, |s| {
+        s.data_dir = data.path().into();
+        s.mqtt.url = Some(format!("mqtt://{host}:{port}"));
+        s.mqtt.topic_prefix = prefix.clone();
+        s.mqtt.discovery_prefix = discovery.clone();
+        s.mqtt.client_id = Some(format!("vigil-{tag}"));
+    })
+    .await;
+    let announced = watcher.wait_json(&config(&lobby)).await;
+    assert_eq!(announced["device"]["name"], "Lobby");
+    let state = watcher
+        .wait_json(&format!("{prefix}/cameras/{lobby}/state"))
+        .await;
+    assert_eq!(state["state"], "stopped");
+    watcher
+        .wait_text(&format!("{prefix}/cameras/{lobby}/availability"), "offline")
+        .await;
+
+    // A camera added now is announced from its event; a deleted one is removed.
+    let porch: Value = ts
+        .client
+        .post(ts.url("/api/v1/cameras"))
+        .json(&serde_json::json!({"name": "Porch", "url": "browser"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let porch = porch["id"].as_str().expect("camera id").to_string();
+    let announced = watcher.wait_json(&config(&porch)).await;
+    assert_eq!(announced["device"]["name"], "Porch");
+    let gone = ts
+        .client
+        .delete(ts.url(&format!("/api/v1/cameras/{lobby}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.status().is_success(), "{}", gone.status());
+    watcher.wait(&config(&lobby), <[u8]>::is_empty).await;
+    assert!(!watcher.latest()[&config(&porch)].is_empty());
+
+    ts.stop().await;
+    watcher.clean_up().await;
+}
