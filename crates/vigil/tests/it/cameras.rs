@@ -52,9 +52,14 @@ pub fn clip_of(photo: &str, dir: &Path, name: &str) -> PathBuf {
 /// A vision-enabled server whose `file` cameras read from `files` and which may
 /// connect to loopback (the test's own MJPEG camera).
 pub async fn camera_server(files: &Path) -> TestServer {
+    camera_server_on(Db::Sqlite, files).await
+}
+
+/// [`camera_server`] on database `db`.
+pub async fn camera_server_on(db: Db, files: &Path) -> TestServer {
     let files = files.to_path_buf();
     let lib = onnxruntime_library();
-    TestServer::start_with(Db::Sqlite, move |s| {
+    TestServer::start_with(db, move |s| {
         s.vision.enabled = true;
         s.vision.engine = if lib.is_some() {
             VisionEngine::Onnxruntime
@@ -502,12 +507,18 @@ impl MjpegCamera {
 
 #[tokio::test]
 async fn an_mjpeg_camera_goes_offline_when_its_server_stops_and_recovers_on_its_own() {
+    for db in databases() {
+        mjpeg_camera_on(db).await;
+    }
+}
+
+async fn mjpeg_camera_on(db: Db) {
     let files = tempfile::tempdir().expect("tempdir");
     let frame = std::fs::read(workspace_root().join("testdata/images/bench_640x480.jpg"))
         .expect("bench image");
     let cam = MjpegCamera::start(frame.clone(), 0).await;
     let port = cam.addr.port();
-    let s = camera_server(files.path()).await;
+    let s = camera_server_on(db, files.path()).await;
     let camera = add_camera(
         &s,
         json!({"name": "Door", "url": format!("http://127.0.0.1:{port}/video"), "motion_gating": false}),
@@ -528,6 +539,18 @@ async fn an_mjpeg_camera_goes_offline_when_its_server_stops_and_recovers_on_its_
     )
     .await;
     assert!(!parts.is_empty());
+    // The astronaut wears no mask: one violation, counted in the statistics.
+    let start = Instant::now();
+    loop {
+        let page = s.get_json(&format!("/api/v1/violations?camera={id}")).await;
+        if !page["items"].as_array().expect("items").is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{db:?}: no violation");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let stats = s.get_json(&format!("/api/v1/stats?camera={id}&bucket=hour")).await;
+    assert_eq!(stats["totals"]["violations"], 1, "{db:?}: {stats}");
 
     // The camera's server goes away: offline within 10 s, in /readyz too.
     cam.stop().await;
