@@ -164,24 +164,47 @@ async fn deliveries(ts: &TestServer, id: &str) -> Vec<Value> {
     log.as_array().expect("a list").clone()
 }
 
+/// Waits until the webhook's one delivery is `delivered`; returns its log entry.
+async fn delivered(ts: &TestServer, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = deliveries(ts, id).await;
+        assert_eq!(log.len(), 1, "one delivery: {log:?}");
+        if log[0]["status"] == "delivered" {
+            return log[0].clone();
+        }
+        assert!(Instant::now() < deadline, "never delivered: {log:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates a webhook (the answer must be 201); returns the answer.
+async fn create(ts: &TestServer, body: Value) -> Value {
+    let resp = ts
+        .client
+        .post(ts.url("/api/v1/webhooks"))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST webhook");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.expect("JSON")
+}
+
 #[tokio::test]
 async fn a_failing_receiver_gets_the_event_once_after_retries_signed_and_logged() {
     for db in databases() {
         let (receiver, addr) = Receiver::start(vec![500, 500, 200]).await;
         let ts = loopback_server(db).await;
-        let resp = ts
-            .client
-            .post(ts.url("/api/v1/webhooks"))
-            .json(&json!({
+        let created = create(
+            &ts,
+            json!({
                 "name": "alarm desk",
                 "url": format!("http://alarm:s3cret@{addr}/hook?token=abc"),
                 "event_types": ["violation."]
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        let created: Value = resp.json().await.unwrap();
+            }),
+        )
+        .await;
         let secret = created["secret"]
             .as_str()
             .expect("secret shown once")
@@ -232,19 +255,7 @@ async fn a_failing_receiver_gets_the_event_once_after_retries_signed_and_logged(
         assert!(verify(&secret, &replayed).is_err());
 
         // The log: one delivery, three attempts, the last answered 200.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let entry = loop {
-            let log = deliveries(&ts, &id).await;
-            assert_eq!(log.len(), 1, "{log:?}");
-            if log[0]["status"] == "delivered" {
-                break log[0].clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never recorded as delivered: {log:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let entry = delivered(&ts, &id).await;
         assert_eq!(entry["attempts"], 3);
         assert_eq!(entry["last_status_code"], 200);
         assert_eq!(entry["event_type"], "violation.created");
@@ -363,19 +374,12 @@ async fn test_patch_and_delete_a_webhook() {
     let (receiver, addr) = Receiver::start(vec![200, 503]).await;
     let ts = loopback_server(crate::harness::Db::Sqlite).await;
     let secret = "a-chosen-secret-0123456789";
-    let created: Value = ts
-        .client
-        .post(ts.url("/api/v1/webhooks"))
-        .json(
-            &json!({"name": "desk", "url": format!("http://{addr}/hook"),
+    let created = create(
+        &ts,
+        json!({"name": "desk", "url": format!("http://{addr}/hook"),
                       "event_types": ["camera.state"], "secret": secret}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(created["secret"], secret);
     let id = created["webhook"]["id"].as_str().unwrap().to_string();
 
@@ -475,19 +479,12 @@ async fn queued_deliveries_survive_a_restart() {
         s.webhooks.max_attempts = 50;
     };
     let first = TestServer::start_with(crate::harness::Db::Sqlite, adjust).await;
-    let created: Value = first
-        .client
-        .post(first.url("/api/v1/webhooks"))
-        .json(
-            &json!({"name": "desk", "url": format!("http://{addr}/hook"),
+    let created = create(
+        &first,
+        json!({"name": "desk", "url": format!("http://{addr}/hook"),
                       "event_types": ["violation."]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    )
+    .await;
     let (id, secret) = (
         created["webhook"]["id"].as_str().unwrap().to_string(),
         created["secret"].as_str().unwrap().to_string(),
@@ -501,19 +498,7 @@ async fn queued_deliveries_survive_a_restart() {
 
     let second = TestServer::start_with(crate::harness::Db::Sqlite, adjust).await;
     let got = receiver.wait_for(failed + 1, Duration::from_secs(20)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let entry = loop {
-        let log = deliveries(&second, &id).await;
-        assert_eq!(log.len(), 1, "{log:?}");
-        if log[0]["status"] == "delivered" {
-            break log[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered after the restart: {log:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let entry = delivered(&second, &id).await;
     assert_eq!(
         entry["attempts"],
         failed + 1,
