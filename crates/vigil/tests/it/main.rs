@@ -12,6 +12,7 @@ mod audit;
 mod audit_coverage;
 mod backup;
 mod browser;
+mod browser_cameras;
 mod cli;
 mod crash;
 mod events;
