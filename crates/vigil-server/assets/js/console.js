@@ -71,6 +71,22 @@ export async function api(method, url, body) {
   return data;
 }
 
+/** The API query for a filter page: the `fields` of its own query string as they are,
+ *  and `since`/`until` (local datetime-local values) as Unix milliseconds. */
+export function filterQuery(params, fields) {
+  const q = new URLSearchParams();
+  for (const name of fields) {
+    const v = params.get(name);
+    if (v) q.set(name, v);
+  }
+  for (const name of ["since", "until"]) {
+    const v = params.get(name);
+    const ms = v ? new Date(v).getTime() : NaN;
+    if (Number.isFinite(ms)) q.set(name, String(ms));
+  }
+  return q;
+}
+
 /** The live region for an element: its form's or row's, else the page's. */
 function statusFor(el) {
   const scope = el.closest("form, [data-scope]");

@@ -3,7 +3,7 @@
 // the time, the score and the zone; the whole frame opens in a dialog. Operators
 // acknowledge (with a note) and delete. The CSV link and the "older" link carry the same
 // filter. On the first page, new violations arrive live from the event stream.
-import { api, ApiFailure } from "./console.js";
+import { api, ApiFailure, filterQuery } from "./console.js";
 import { el, listCameras, onEvents, say, timeEl } from "./ui.js";
 
 const form = document.getElementById("violations-filter");
@@ -12,19 +12,9 @@ const params = new URLSearchParams(window.location.search);
 const list = document.getElementById("violations");
 const PAGE = 48;
 
-/** The form's datetime-local values as Unix ms for the API. */
+/** The filter for the API (the form's local times as Unix ms). */
 function apiQuery() {
-  const q = new URLSearchParams();
-  for (const name of ["camera", "acknowledged"]) {
-    const v = params.get(name);
-    if (v) q.set(name, v);
-  }
-  for (const name of ["since", "until"]) {
-    const v = params.get(name);
-    const ms = v ? new Date(v).getTime() : NaN;
-    if (Number.isFinite(ms)) q.set(name, String(ms));
-  }
-  return q;
+  return filterQuery(params, ["camera", "acknowledged"]);
 }
 
 function fillForm() {

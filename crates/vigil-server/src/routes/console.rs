@@ -293,6 +293,19 @@ pub fn is_camera_id(id: &str) -> bool {
         })
 }
 
+/// Renders the page `make` builds for the signed-in person, who needs at least `min`.
+fn page_for<T: Template>(
+    principal: Option<Extension<Principal>>,
+    min: Role,
+    uri: &Uri,
+    make: impl FnOnce(&Principal) -> T,
+) -> Response {
+    match person(principal, min, uri) {
+        Ok(p) => page(&make(&p)),
+        Err(r) => *r,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "live.html")]
 struct LivePage {
@@ -301,12 +314,8 @@ struct LivePage {
 
 /// `GET /live`: every camera's annotated feed and state, updated from the event stream.
 pub async fn live(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
-    let p = match person(principal, Role::Viewer, &uri) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    page(&LivePage {
-        chrome: Chrome::for_person("Live", Nav::Live, &p),
+    page_for(principal, Role::Viewer, &uri, |p| LivePage {
+        chrome: Chrome::for_person("Live", Nav::Live, p),
     })
 }
 
@@ -320,13 +329,9 @@ struct CamerasPage {
 /// `GET /cameras`: the cameras with their state; operators add, edit, test, start, stop
 /// and delete them.
 pub async fn cameras(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
-    let p = match person(principal, Role::Viewer, &uri) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    page(&CamerasPage {
+    page_for(principal, Role::Viewer, &uri, |p| CamerasPage {
         can_operate: p.role >= Role::Operator,
-        chrome: Chrome::for_person("Cameras", Nav::Cameras, &p),
+        chrome: Chrome::for_person("Cameras", Nav::Cameras, p),
     })
 }
 
@@ -344,16 +349,12 @@ pub async fn camera(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let p = match person(principal, Role::Viewer, &uri) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     if !is_camera_id(&id) {
         return ApiError::not_found("camera").into_response();
     }
-    page(&CameraPage {
+    page_for(principal, Role::Viewer, &uri, |p| CameraPage {
         can_operate: p.role >= Role::Operator,
-        chrome: Chrome::for_person("Camera", Nav::Cameras, &p),
+        chrome: Chrome::for_person("Camera", Nav::Cameras, p),
         camera_id: id,
     })
 }
@@ -373,15 +374,11 @@ pub async fn browser_camera(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let p = match person(principal, Role::Operator, &uri) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     if !is_camera_id(&id) {
         return ApiError::not_found("camera").into_response();
     }
-    page(&BrowserCameraPage {
-        chrome: Chrome::for_person("Browser camera", Nav::Cameras, &p),
+    page_for(principal, Role::Operator, &uri, |p| BrowserCameraPage {
+        chrome: Chrome::for_person("Browser camera", Nav::Cameras, p),
         camera_id: id,
         capture_fps: BROWSER_CAPTURE_FPS,
     })
@@ -397,13 +394,9 @@ struct ViolationsPage {
 /// `GET /violations`: snapshots of the people seen without a mask, filtered; operators
 /// acknowledge (with a note) and delete.
 pub async fn violations(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
-    let p = match person(principal, Role::Viewer, &uri) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    page(&ViolationsPage {
+    page_for(principal, Role::Viewer, &uri, |p| ViolationsPage {
         can_operate: p.role >= Role::Operator,
-        chrome: Chrome::for_person("Violations", Nav::Violations, &p),
+        chrome: Chrome::for_person("Violations", Nav::Violations, p),
     })
 }
 
@@ -415,12 +408,8 @@ struct StatsPage {
 
 /// `GET /stats`: compliance over time per camera and violations per hour, as charts.
 pub async fn stats(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
-    let p = match person(principal, Role::Viewer, &uri) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    page(&StatsPage {
-        chrome: Chrome::for_person("Statistics", Nav::Stats, &p),
+    page_for(principal, Role::Viewer, &uri, |p| StatsPage {
+        chrome: Chrome::for_person("Statistics", Nav::Stats, p),
     })
 }
 
@@ -433,12 +422,8 @@ struct TryPage {
 /// `GET /try`: upload a picture or take one with the webcam and see the faces and mask
 /// labels the engine finds, with its timings. Operators and up, like `/api/v1/analyze`.
 pub async fn try_image(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
-    let p = match person(principal, Role::Operator, &uri) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    page(&TryPage {
-        chrome: Chrome::for_person("Try an image", Nav::Try, &p),
+    page_for(principal, Role::Operator, &uri, |p| TryPage {
+        chrome: Chrome::for_person("Try an image", Nav::Try, p),
     })
 }
 

@@ -142,6 +142,19 @@ async fn browser_camera_page_says_in_plain_words_that_the_camera_was_refused() {
         .await
         .unwrap_or_else(|| "cam_not_created".to_string());
     let page = format!("/cameras/{id}/browser");
+
+    // Only the capture pages may ask for the camera (Permissions-Policy); others may not.
+    let person = server.admin_session().await;
+    for (path, allowed) in [(page.as_str(), true), ("/try", true), ("/cameras", false), ("/live", false)] {
+        let resp = person.get(server.url(path)).send().await.expect("page");
+        assert_eq!(resp.status(), 200, "{path}");
+        let policy = resp.headers()["permissions-policy"].to_str().expect("ascii").to_string();
+        let html = resp.text().await.expect("html");
+        assert!(!html.contains("<script>") && !html.contains("style="), "{path}: inline script or style");
+        assert_eq!(policy.contains("camera=(self)"), allowed, "{path}: {policy}");
+        assert_eq!(policy.contains("camera=()"), !allowed, "{path}: {policy}");
+    }
+
     sign_in(&b, &server, Some(&page)).await;
     b.wait_for_path(&page).await;
 
@@ -331,6 +344,78 @@ async fn a_browser_camera_raises_one_violation_for_a_bare_face_and_none_for_a_ma
     let found = violations_of(&server, &masked).await;
     assert!(found.is_empty(), "no violation for a masked face: {found:#?}");
     assert_eq!(violations_of(&server, &bare).await.len(), 1);
+    drop(b);
+    server.stop().await;
+}
+
+/// Every live-compliance page renders under the CSP for an admin, with its charts drawn
+/// by the vendored uPlot, and the camera form is usable from the keyboard.
+#[tokio::test]
+async fn the_live_compliance_pages_render_under_the_csp() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start(Db::Sqlite).await;
+    server.add_person(ADMIN, Role::Admin, ADMIN_PASSWORD).await;
+    let camera = browser_camera(&server, "Lobby").await;
+    sign_in(&b, &server, None).await;
+    b.wait_for_path("/").await;
+    let mut pages = vec![
+        "/".to_string(),
+        "/live".into(),
+        "/cameras".into(),
+        "/violations".into(),
+        "/stats".into(),
+        "/try".into(),
+    ];
+    if let Some(id) = &camera {
+        pages.push(format!("/cameras/{id}"));
+    }
+    for path in &pages {
+        b.open(&server.url(path)).await;
+        assert_eq!(&b.path().await, path);
+        // Let the page's scripts run and fetch before looking for violations.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        b.assert_no_csp_violations(path).await;
+        b.screenshot(&format!("live{}", path.replace('/', "_"))).await;
+    }
+    if camera.is_some() {
+        // With the camera API: the stats page draws its two charts (uPlot canvases).
+        b.open(&server.url("/stats")).await;
+        wait_for_js(
+            &b,
+            "the stats charts are drawn",
+            "return document.querySelectorAll('#chart-compliance canvas, #chart-violations canvas').length;",
+            |v| v.as_i64() == Some(2),
+        )
+        .await;
+        b.assert_no_csp_violations("/stats with charts").await;
+        b.open(&server.url("/live")).await;
+        let tile = b.wait_for_text("#wall li[data-camera]").await;
+        assert!(tile.contains("Lobby"), "{tile}");
+    }
+
+    // The camera form: from the address field, Tab reaches "Test connection".
+    b.open(&server.url("/cameras")).await;
+    b.client
+        .find(Locator::Id("cam-url"))
+        .await
+        .expect("address field")
+        .click()
+        .await
+        .expect("focus");
+    b.tab().await;
+    assert_eq!(b.focused_id().await, "cam-test");
+    // Testing with no address says so instead of calling the server.
+    b.client
+        .find(Locator::Id("cam-test"))
+        .await
+        .expect("test button")
+        .send_keys("\u{E007}")
+        .await
+        .expect("press Enter");
+    let said = b.wait_for_text("#cam-test-result").await;
+    assert!(said.contains("address"), "{said}");
     drop(b);
     server.stop().await;
 }
