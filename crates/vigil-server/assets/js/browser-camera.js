@@ -116,6 +116,8 @@ async function start() {
   }
   video.srcObject = stream;
   video.play().catch(() => {});
+  // Whether this page holds the camera now (for people reading the DOM, and for tests).
+  root.dataset.camera = "on";
   connect();
 }
 
@@ -128,6 +130,7 @@ function stop(why) {
   stopStream(stream);
   stream = null;
   video.srcObject = null;
+  root.dataset.camera = "off";
   if (ws) {
     const socket = ws;
     ws = null;
