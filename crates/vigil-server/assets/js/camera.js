@@ -10,6 +10,8 @@ const id = root.dataset.cameraId;
 const path = `/api/v1/cameras/${encodeURIComponent(id)}`;
 const feed = document.getElementById("camera-feed");
 const feedOff = document.getElementById("camera-feed-off");
+// The page's heading becomes the camera's name.
+const heading = document.querySelector("#main > h1");
 let camera = null;
 
 function showState() {
@@ -43,10 +45,10 @@ async function loadCamera() {
   } catch (err) {
     const missing = err instanceof ApiFailure && err.status === 404;
     say("camera-status", missing ? "There is no such camera (it may have been deleted)." : err.message, "error");
-    document.getElementById("camera-name").textContent = missing ? "Unknown camera" : id;
+    heading.textContent = missing ? "Unknown camera" : id;
     return false;
   }
-  document.getElementById("camera-name").textContent = camera.name;
+  heading.textContent = camera.name;
   document.title = `${camera.name} · Vigil`;
   document.getElementById("camera-snapshot").href = `${path}/snapshot.jpg`;
   document.getElementById("camera-browser-link").hidden = camera.kind !== "browser" || root.dataset.canOperate !== "true";

@@ -183,7 +183,10 @@ function fill(camera) {
   field("cam-retention").value = camera.retention_days ?? 30;
   field("cam-motion").checked = camera.motion_gating !== false;
   field("cam-enabled").checked = camera.enabled !== false;
-  field("cam-zones").value = camera.zones?.length ? JSON.stringify(camera.zones, null, 1) : "";
+  // One zone per line reads better than JSON.stringify's one number per line.
+  field("cam-zones").value = camera.zones?.length
+    ? `[\n${camera.zones.map((z) => `  ${JSON.stringify(z)}`).join(",\n")}\n]`
+    : "";
   field("camera-form-heading").textContent = `Edit “${camera.name}”`;
   field("cam-save").textContent = "Save changes";
   field("cam-cancel").hidden = false;

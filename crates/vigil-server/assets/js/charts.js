@@ -79,6 +79,12 @@ export function chart(target, xs, series) {
     return null;
   }
   const scales = { x: { time: true } };
+  // Bars are centred on their bucket: half a bucket of room at each end keeps the first
+  // and last whole.
+  const step = xs.length > 1 ? (xs[1] - xs[0]) / 1000 : 60;
+  if (series.some((s) => s.kind === "bars")) {
+    scales.x.range = (_u, min, max) => [min - step / 2, max + step / 2];
+  }
   const axes = [{}];
   if (series.some((s) => s.scale === "pct")) {
     scales.pct = { range: [0, 100] };

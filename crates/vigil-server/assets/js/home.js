@@ -51,7 +51,7 @@ async function today() {
     const t = stats.totals || {};
     document.getElementById("home-compliance").textContent = pct(t.compliance);
     document.getElementById("home-faces").textContent = count(t.faces);
-    document.getElementById("home-violations").textContent = count(t.violations);
+    document.getElementById("home-today-violations").textContent = count(t.violations);
   } catch {
     // The tiles keep their dashes.
   }

@@ -122,8 +122,9 @@ async function load() {
       link.href = `/violations?${newest}`;
       link.hidden = false;
     }
-    const target = window.location.hash && document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
-    target?.scrollIntoView();
+    // `#vio_…` (from a thumbnail elsewhere) brings that violation into view.
+    const hash = window.location.hash.slice(1);
+    if (hash) document.getElementById(decodeURIComponent(hash))?.scrollIntoView();
   } catch (err) {
     say("violations-status", err instanceof ApiFailure ? err.message : String(err), "error");
   }

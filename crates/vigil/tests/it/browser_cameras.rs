@@ -54,7 +54,11 @@ async fn try_an_image_draws_the_face_box_with_its_label_and_the_timings() {
     b.wait_for_path("/try").await;
     b.assert_no_csp_violations("/try").await;
 
-    let photo = workspace_root().join("testdata/images/bench_640x480.jpg");
+    // chromedriver wants a canonical path for a file input.
+    let photo = workspace_root()
+        .join("testdata/images/bench_640x480.jpg")
+        .canonicalize()
+        .expect("the benchmark photo");
     b.client
         .find(Locator::Id("try-file"))
         .await
