@@ -890,7 +890,16 @@ mod tests {
             assert!(is_camera_id(ok), "{ok}");
         }
         let long = format!("cam_{}", "a".repeat(MAX_CAMERA_ID));
-        for bad in ["", "cam_", "cam", "usr_1", "cam_<x>", "cam_a/b", "cam_é", long.as_str()] {
+        for bad in [
+            "",
+            "cam_",
+            "cam",
+            "usr_1",
+            "cam_<x>",
+            "cam_a/b",
+            "cam_é",
+            long.as_str(),
+        ] {
             assert!(!is_camera_id(bad), "{bad}");
         }
     }

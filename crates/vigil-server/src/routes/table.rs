@@ -381,9 +381,7 @@ pub static ROUTES: &[Route] = &[
         "Cameras",
         "the cameras and their state; operators add, test and change them",
     ),
-    Route::page("/cameras/{id}", Page(Role::Viewer), || {
-        get(console::camera)
-    }),
+    Route::page("/cameras/{id}", Page(Role::Viewer), || get(console::camera)),
     Route::page("/cameras/{id}/browser", Page(Role::Operator), || {
         get(console::browser_camera)
     })

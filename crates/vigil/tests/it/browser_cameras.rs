@@ -32,10 +32,19 @@ async fn vision_server() -> TestServer {
 }
 
 /// Runs `script` (a function body returning a value) until `done` accepts its value.
-async fn wait_for_js(b: &Browser, what: &str, script: &str, done: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for_js(
+    b: &Browser,
+    what: &str,
+    script: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
-        let value = b.client.execute(script, vec![]).await.unwrap_or(Value::Null);
+        let value = b
+            .client
+            .execute(script, vec![])
+            .await
+            .unwrap_or(Value::Null);
         if done(&value) {
             return value;
         }
@@ -95,7 +104,11 @@ async fn try_an_image_draws_the_face_box_with_its_label_and_the_timings() {
         )
         .await
         .expect("read the canvas");
-    assert_eq!((drawn["w"].as_i64(), drawn["h"].as_i64()), (Some(640), Some(480)), "{drawn}");
+    assert_eq!(
+        (drawn["w"].as_i64(), drawn["h"].as_i64()),
+        (Some(640), Some(480)),
+        "{drawn}"
+    );
     let at = |k: &str| drawn[k].as_i64().unwrap_or(-1);
     assert!(at("n") > 400, "a box and a label are drawn: {drawn}");
     assert!((200..=235).contains(&at("minX")), "left edge: {drawn}");
@@ -104,9 +117,15 @@ async fn try_an_image_draws_the_face_box_with_its_label_and_the_timings() {
     assert!(at("minY") < 72, "the label is above the box: {drawn}");
 
     let listed = b.wait_for_text("#try-faces li").await;
-    assert!(listed.contains("mask"), "the face's verdict in words: {listed}");
+    assert!(
+        listed.contains("mask"),
+        "the face's verdict in words: {listed}"
+    );
     let timings = b.wait_for_text("#try-timings-list").await;
-    assert!(timings.contains("finding faces") && timings.contains(" ms"), "{timings}");
+    assert!(
+        timings.contains("finding faces") && timings.contains(" ms"),
+        "{timings}"
+    );
     b.screenshot("try-an-image").await;
     b.assert_no_csp_violations("/try after analysing").await;
     drop(b);
@@ -149,13 +168,28 @@ async fn browser_camera_page_says_in_plain_words_that_the_camera_was_refused() {
 
     // Only the capture pages may ask for the camera (Permissions-Policy); others may not.
     let person = server.admin_session().await;
-    for (path, allowed) in [(page.as_str(), true), ("/try", true), ("/cameras", false), ("/live", false)] {
+    for (path, allowed) in [
+        (page.as_str(), true),
+        ("/try", true),
+        ("/cameras", false),
+        ("/live", false),
+    ] {
         let resp = person.get(server.url(path)).send().await.expect("page");
         assert_eq!(resp.status(), 200, "{path}");
-        let policy = resp.headers()["permissions-policy"].to_str().expect("ascii").to_string();
+        let policy = resp.headers()["permissions-policy"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
         let html = resp.text().await.expect("html");
-        assert!(!html.contains("<script>") && !html.contains("style="), "{path}: inline script or style");
-        assert_eq!(policy.contains("camera=(self)"), allowed, "{path}: {policy}");
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "{path}: inline script or style"
+        );
+        assert_eq!(
+            policy.contains("camera=(self)"),
+            allowed,
+            "{path}: {policy}"
+        );
         assert_eq!(policy.contains("camera=()"), !allowed, "{path}: {policy}");
     }
 
@@ -169,7 +203,10 @@ async fn browser_camera_page_says_in_plain_words_that_the_camera_was_refused() {
     );
     let state = b
         .client
-        .execute("return document.getElementById('browser-camera').dataset.state;", vec![])
+        .execute(
+            "return document.getElementById('browser-camera').dataset.state;",
+            vec![],
+        )
         .await
         .expect("state");
     assert_eq!(state, "denied");
@@ -339,7 +376,10 @@ async fn a_browser_camera_raises_one_violation_for_a_bare_face_and_none_for_a_ma
     tokio::time::sleep(Duration::from_secs(8)).await;
     let seen = b
         .client
-        .execute("return document.getElementById('bc-summary').textContent;", vec![])
+        .execute(
+            "return document.getElementById('bc-summary').textContent;",
+            vec![],
+        )
         .await
         .expect("summary");
     assert!(
@@ -366,7 +406,10 @@ async fn a_browser_camera_raises_one_violation_for_a_bare_face_and_none_for_a_ma
     )
     .await;
     let found = violations_of(&server, &masked).await;
-    assert!(found.is_empty(), "no violation for a masked face: {found:#?}");
+    assert!(
+        found.is_empty(),
+        "no violation for a masked face: {found:#?}"
+    );
     assert_eq!(violations_of(&server, &bare).await.len(), 1);
     drop(b);
     server.stop().await;
@@ -401,7 +444,8 @@ async fn the_live_compliance_pages_render_under_the_csp() {
         // Let the page's scripts run and fetch before looking for violations.
         tokio::time::sleep(Duration::from_millis(700)).await;
         b.assert_no_csp_violations(path).await;
-        b.screenshot(&format!("live{}", path.replace('/', "_"))).await;
+        b.screenshot(&format!("live{}", path.replace('/', "_")))
+            .await;
     }
     if camera.is_some() {
         // With the camera API: the stats page draws its two charts (uPlot canvases).
