@@ -175,6 +175,9 @@ function connect() {
     inFlight = false;
     clearInterval(tick);
     tick = null;
+    // Boxes without answers behind them would mislead.
+    last = null;
+    paint();
     if (!running) return;
     const seconds = Math.round(backoff / 1000);
     const said = serverSaid ? ` Vigil said: ${serverSaid}` : "";

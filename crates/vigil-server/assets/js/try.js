@@ -76,7 +76,9 @@ function show(picture, analysis) {
   if (!analysis.faces.length) list.append(el("li", { text: "No face. Try a picture where faces are larger or better lit." }));
   timings(analysis.timings_ms || {});
   const result = document.getElementById("try-result");
+  const first = result.hidden;
   result.hidden = false;
+  if (first) result.scrollIntoView({ block: "nearest" });
 }
 
 const STAGES = [

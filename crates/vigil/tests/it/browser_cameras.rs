@@ -55,7 +55,12 @@ async fn wait_for_js(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_an_image_draws_the_face_box_with_its_label_and_the_timings() {
-    let Some(b) = Browser::start().await else {
+    // Chromium's own fake camera (a test pattern, no face) for the webcam snapshot.
+    let flags = [
+        "--use-fake-ui-for-media-stream".to_string(),
+        "--use-fake-device-for-media-stream".to_string(),
+    ];
+    let Some(b) = Browser::start_with(&flags).await else {
         return;
     };
     let server = vision_server().await;
@@ -128,6 +133,59 @@ async fn try_an_image_draws_the_face_box_with_its_label_and_the_timings() {
     );
     b.screenshot("try-an-image").await;
     b.assert_no_csp_violations("/try after analysing").await;
+
+    // A snapshot from the webcam goes through the same engine.
+    b.client
+        .find(Locator::Id("try-webcam-start"))
+        .await
+        .expect("webcam button")
+        .click()
+        .await
+        .expect("click");
+    wait_for_js(
+        &b,
+        "the webcam shows a picture",
+        "return document.getElementById('try-video').videoWidth;",
+        |v| v.as_i64().is_some_and(|w| w > 0),
+    )
+    .await;
+    b.client
+        .find(Locator::Id("try-snap"))
+        .await
+        .expect("snapshot button")
+        .click()
+        .await
+        .expect("click");
+    let said = wait_for_js(
+        &b,
+        "the webcam picture is analysed",
+        "return document.getElementById('try-status').textContent;",
+        |v| {
+            v.as_str()
+                .is_some_and(|s| s.contains("in the webcam picture"))
+        },
+    )
+    .await;
+    assert!(
+        said.as_str().is_some_and(|s| s.starts_with("No face")),
+        "Chromium's test pattern has no face: {said}"
+    );
+    b.client
+        .find(Locator::Id("try-webcam-stop"))
+        .await
+        .expect("stop button")
+        .click()
+        .await
+        .expect("click");
+    let live = b
+        .client
+        .execute(
+            "return document.getElementById('try-video').srcObject === null;",
+            vec![],
+        )
+        .await
+        .expect("video");
+    assert_eq!(live, true, "the webcam is released");
     drop(b);
     server.stop().await;
 }
