@@ -198,7 +198,9 @@ function onReply(reply) {
     case "result": {
       const took = performance.now() - sentAt;
       inFlight = false;
-      if (reply.skipped) break;
+      // A frame the camera had no room for: nothing new to draw. A frame skipped for lack
+      // of motion still carries the last known boxes (and the frame's size).
+      if (reply.skipped && !reply.width) break;
       last = { faces: reply.faces || [], width: reply.width, height: reply.height, at: performance.now() };
       if (reply.violation) violations += 1;
       paint();

@@ -28,7 +28,7 @@ function card(camera) {
   const details = el(
     "p",
     { className: "hint" },
-    `${KIND_WORDS[camera.kind] || camera.kind}${camera.url ? `: ${camera.url}` : ""}. `,
+    `${KIND_WORDS[camera.kind] || camera.kind}${camera.url && camera.kind !== "browser" ? `: ${camera.url}` : ""}. `,
     `${camera.detect_fps} pictures a second analysed at ${camera.detect_width} px, faces above ${Math.round((camera.confidence ?? 0) * 100)}% confidence`,
     camera.motion_gating ? ", only when something moves." : ".",
     camera.enabled ? "" : " Turned off.",
@@ -133,10 +133,13 @@ onEvents("camera.state,camera.created,camera.updated,camera.deleted", (type, pay
 
 const field = (id) => document.getElementById(id);
 
-function kindOf(url, chosen) {
-  if (chosen === "browser" || chosen === "file" || chosen === "device") return chosen;
-  const scheme = (url.split(":")[0] || "").toLowerCase();
-  return ["rtsp", "rtsps", "http", "https"].includes(scheme) ? scheme : chosen;
+/** The camera URL the API wants for the chosen source and what was typed: `browser`,
+ *  `file:NAME`, `device:/dev/videoN`, or the typed rtsp(s)/http(s) URL as it is. */
+function urlFor(kind, typed) {
+  if (kind === "browser") return "browser";
+  if (kind === "file" && !typed.startsWith("file:")) return `file:${typed}`;
+  if (kind === "device" && !typed.startsWith("device:")) return `device:${typed}`;
+  return typed;
 }
 
 function updateUrlRow() {
@@ -145,18 +148,17 @@ function updateUrlRow() {
   const help = {
     rtsp: "For example rtsp://user:password@192.168.1.20/stream1. The password is stored encrypted and never shown again.",
     http: "An MJPEG stream or a snapshot URL, for example http://192.168.1.21/video.mjpg.",
-    file: "A video file in the folder the server allows for cameras, for example file:///srv/vigil/clips/door.mp4.",
-    device: "A video device on the server, for example device:///dev/video0.",
+    file: "The name of a video file in the server's camera files folder (cameras.files_dir), for example door.mp4.",
+    device: "A video device on the server, for example /dev/video0.",
   };
   field("cam-url-help").textContent = help[kind] || "";
 }
 
 function body() {
   const kind = field("cam-kind").value;
-  const url = field("cam-url").value.trim();
+  const url = urlFor(kind, field("cam-url").value.trim());
   const out = {
     name: field("cam-name").value.trim(),
-    kind: kindOf(url, kind),
     detect_fps: Number(field("cam-fps").value),
     detect_width: Number(field("cam-width").value),
     confidence: Number(field("cam-confidence").value),
@@ -164,7 +166,8 @@ function body() {
     motion_gating: field("cam-motion").checked,
     enabled: field("cam-enabled").checked,
   };
-  if (kind !== "browser" && !(editing && url === editing.url)) out.url = url;
+  // The API shows a stored URL with its password masked: an unchanged one is not sent.
+  if (!(editing && url === editing.url)) out.url = url;
   const zones = field("cam-zones").value.trim();
   out.zones = zones ? JSON.parse(zones) : [];
   return out;
@@ -176,7 +179,9 @@ function fill(camera) {
   field("cam-name").value = camera.name || "";
   const kind = camera.kind === "rtsps" ? "rtsp" : camera.kind === "https" ? "http" : camera.kind;
   field("cam-kind").value = kind;
-  field("cam-url").value = camera.url || "";
+  const shown = camera.url || "";
+  field("cam-url").value =
+    kind === "browser" ? "" : shown.replace(kind === "file" ? /^file:/ : kind === "device" ? /^device:/ : /^$/, "");
   field("cam-fps").value = camera.detect_fps ?? 5;
   field("cam-width").value = camera.detect_width ?? 640;
   field("cam-confidence").value = camera.confidence ?? 0.75;
@@ -274,14 +279,15 @@ function describeTest(result) {
 
 async function testConnection() {
   const out = field("cam-test-result");
-  const url = field("cam-url").value.trim();
+  const typed = field("cam-url").value.trim();
+  const url = urlFor(field("cam-kind").value, typed);
   out.hidden = false;
   if (field("cam-kind").value === "browser") {
     out.className = "test-result";
     out.textContent = "A browser camera has nothing to test here: open its page on the device to start it.";
     return;
   }
-  if (!url || (editing && url === editing.url)) {
+  if (!typed || (editing && url === editing.url)) {
     out.className = "test-result error";
     out.textContent = editing
       ? "Type the full address again (with its password) to test it: the saved one is never shown."

@@ -196,7 +196,7 @@ async fn browser_camera(server: &TestServer, name: &str) -> Option<String> {
     let resp = server
         .client
         .post(server.url("/api/v1/cameras"))
-        .json(&json!({"name": name, "kind": "browser", "detect_fps": 5}))
+        .json(&json!({"name": name, "url": "browser", "detect_fps": 5}))
         .send()
         .await
         .expect("create a camera");
@@ -221,7 +221,7 @@ async fn browser_camera_page_says_in_plain_words_that_the_camera_was_refused() {
     server.add_person(ADMIN, Role::Admin, ADMIN_PASSWORD).await;
     let id = browser_camera(&server, "Desk")
         .await
-        .unwrap_or_else(|| "cam_not_created".to_string());
+        .unwrap_or_else(|| "0123456789abcdef0123456789abcdef".to_string());
     let page = format!("/cameras/{id}/browser");
 
     // Only the capture pages may ask for the camera (Permissions-Policy); others may not.
