@@ -13,6 +13,15 @@ const feedOff = document.getElementById("camera-feed-off");
 // The page's heading becomes the camera's name.
 const heading = document.querySelector("#main > h1");
 let camera = null;
+// When the server refuses the stream (it caps the viewers per camera), the feed shows a
+// snapshot refreshed every few seconds instead.
+let snapshotTimer = null;
+feed.addEventListener("error", () => {
+  if (snapshotTimer || !feed.getAttribute("src")?.endsWith("/stream")) return;
+  snapshotTimer = setInterval(() => {
+    if (!feed.hidden && !document.hidden) feed.src = `${path}/snapshot.jpg?t=${Date.now()}`;
+  }, 3000);
+});
 
 function showState() {
   const status = camera.status || {};

@@ -20,9 +20,9 @@ function live(camera) {
   return state === "online" || state === "starting";
 }
 
-function feedUrl(camera) {
-  const id = encodeURIComponent(camera.id);
-  return snapshots ? `/api/v1/cameras/${id}/snapshot.jpg?t=${Date.now()}` : `/api/v1/cameras/${id}/stream`;
+function feedUrl(t) {
+  const id = encodeURIComponent(t.camera.id);
+  return snapshots || t.snapshot ? `/api/v1/cameras/${id}/snapshot.jpg?t=${Date.now()}` : `/api/v1/cameras/${id}/stream`;
 }
 
 function tile(camera) {
@@ -41,7 +41,11 @@ function tile(camera) {
     ),
     now,
   );
-  const t = { camera, item, img, off, state, now };
+  const t = { camera, item, img, off, state, now, snapshot: false };
+  // A feed the server refuses (it caps the viewers per camera) falls back to snapshots.
+  img.addEventListener("error", () => {
+    if (!t.snapshot && img.getAttribute("src")?.endsWith("/stream")) t.snapshot = true;
+  });
   tiles.set(camera.id, t);
   refresh(t);
   return item;
@@ -52,7 +56,7 @@ function refresh(t) {
   const status = t.camera.status || {};
   setBadge(t.state, status.state);
   if (live(t.camera) && !document.hidden) {
-    if (t.img.hidden || !t.img.getAttribute("src")) t.img.src = feedUrl(t.camera);
+    if (t.img.hidden || !t.img.getAttribute("src")) t.img.src = feedUrl(t);
     t.img.hidden = false;
     t.off.hidden = true;
   } else {
@@ -84,12 +88,12 @@ async function load() {
   if (!cameras.length) say("wall-status", "No cameras are turned on. Add one on the Cameras page.");
   else say("wall-status", snapshots ? "Pictures refresh every few seconds." : "");
   clearInterval(snapshotTimer);
-  if (snapshots) {
-    snapshotTimer = setInterval(() => {
-      if (document.hidden) return;
-      for (const t of tiles.values()) if (live(t.camera)) t.img.src = feedUrl(t.camera);
-    }, SNAPSHOT_EVERY_MS);
-  }
+  snapshotTimer = setInterval(() => {
+    if (document.hidden) return;
+    for (const t of tiles.values()) {
+      if (live(t.camera) && (snapshots || t.snapshot)) t.img.src = feedUrl(t);
+    }
+  }, SNAPSHOT_EVERY_MS);
 }
 
 function describe(faces) {

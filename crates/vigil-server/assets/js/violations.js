@@ -171,6 +171,8 @@ if (!params.get("before")) {
     if (type === "violation.created" && v) {
       if (params.get("camera") && v.camera_id !== params.get("camera")) return;
       if (params.get("acknowledged") === "true" || params.get("until")) return;
+      const since = apiQuery().get("since");
+      if (since && v.at < Number(since)) return;
       if (!document.getElementById(v.id)) list.prepend(card(v));
     } else if (type === "violation.acknowledged" && v) {
       const item = document.getElementById(v.id);
