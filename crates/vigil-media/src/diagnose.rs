@@ -142,7 +142,7 @@ impl FailureKind {
             FailureKind::ProtocolNotAllowed => {
                 "the source tried to use a protocol Vigil does not allow"
             }
-            FailureKind::Ended => "the stream ended",
+            FailureKind::Ended => "the stream ended: the source closed it or reached its end",
             FailureKind::Killed => "ffmpeg was killed",
             FailureKind::Stalled => "no frame arrived in time; the stream stalled",
             FailureKind::Exited => "ffmpeg stopped with an error",
@@ -170,7 +170,12 @@ const PATTERNS: &[(FailureKind, &[&str])] = &[
     (FailureKind::ProtocolNotAllowed, &["not on whitelist"]),
     (
         FailureKind::AuthFailed,
-        &["401 unauthorized", "returned 401", "failed: 401", "authorization failed"],
+        &[
+            "401 unauthorized",
+            "returned 401",
+            "failed: 401",
+            "authorization failed",
+        ],
     ),
     (
         FailureKind::Forbidden,
@@ -193,7 +198,11 @@ const PATTERNS: &[(FailureKind, &[&str])] = &[
     (FailureKind::ConnectionRefused, &["connection refused"]),
     (
         FailureKind::HostUnreachable,
-        &["no route to host", "network is unreachable", "host is unreachable"],
+        &[
+            "no route to host",
+            "network is unreachable",
+            "host is unreachable",
+        ],
     ),
     (
         FailureKind::TimedOut,
@@ -274,7 +283,9 @@ pub fn classify(
             {
                 return FailureKind::TimedOut;
             }
-            if *kind == FailureKind::TlsFailed && input != InputKind::Rtsp && input != InputKind::Http
+            if *kind == FailureKind::TlsFailed
+                && input != InputKind::Rtsp
+                && input != InputKind::Http
             {
                 // "tls"/"ssl" may appear in a file name; only network inputs do TLS.
                 continue;
@@ -378,11 +389,29 @@ mod tests {
     #[test]
     fn rtsp_invalid_data_after_the_timeout_is_a_timeout() {
         let text = lines("rtsp://127.0.0.1:18554/x: Invalid data found when processing input");
-        let early = classify(&text, Exit::Code(1), InputKind::Rtsp, Duration::from_millis(100), FIVE);
+        let early = classify(
+            &text,
+            Exit::Code(1),
+            InputKind::Rtsp,
+            Duration::from_millis(100),
+            FIVE,
+        );
         assert_eq!(early, FailureKind::InvalidData);
-        let late = classify(&text, Exit::Code(1), InputKind::Rtsp, Duration::from_secs(5), FIVE);
+        let late = classify(
+            &text,
+            Exit::Code(1),
+            InputKind::Rtsp,
+            Duration::from_secs(5),
+            FIVE,
+        );
         assert_eq!(late, FailureKind::TimedOut);
-        let file = classify(&text, Exit::Code(1), InputKind::File, Duration::from_secs(9), FIVE);
+        let file = classify(
+            &text,
+            Exit::Code(1),
+            InputKind::File,
+            Duration::from_secs(9),
+            FIVE,
+        );
         assert_eq!(file, FailureKind::InvalidData);
     }
 
@@ -397,7 +426,13 @@ mod tests {
             FailureKind::Ended
         );
         assert_eq!(
-            classify(&lines("something new"), Exit::Code(187), InputKind::File, NO_TIME, FIVE),
+            classify(
+                &lines("something new"),
+                Exit::Code(187),
+                InputKind::File,
+                NO_TIME,
+                FIVE
+            ),
             FailureKind::Exited
         );
     }

@@ -8,6 +8,10 @@
 //! It depends only on `serde_json` and `thiserror` (the fuzz crate compiles this file
 //! on its own with `#[path]`): keep it that way.
 
+// `fuzzing` is set by cargo-fuzz, which compiles this file into a fuzz target
+// (`check_fuzz_input`); the main build does not know that cfg.
+#![allow(unexpected_cfgs)]
+
 use serde_json::Value;
 
 /// Largest ffprobe output read, in bytes. A real one is a few kilobytes.
@@ -183,15 +187,16 @@ fn quarter_turn(video: &Value) -> bool {
 /// run over its committed corpus by `cargo test`: an accepted description is within the
 /// limits readers rely on, and the height derived for a 640-pixel-wide frame is even and
 /// in range.
-// `fuzzing` is set by cargo-fuzz, which compiles this file into the fuzz target.
-#[allow(unexpected_cfgs)]
 #[cfg(any(test, fuzzing))]
 pub fn check_fuzz_input(data: &[u8]) {
     if let Ok(info) = MediaInfo::from_ffprobe_json(data) {
         assert!((1..=MAX_SIDE).contains(&info.width), "{info:?}");
         assert!((1..=MAX_SIDE).contains(&info.height), "{info:?}");
         assert!(info.fps.is_none_or(|f| f > 0.0 && f <= 1000.0), "{info:?}");
-        assert!(info.duration.is_none_or(|d| d.is_finite() && d >= 0.0), "{info:?}");
+        assert!(
+            info.duration.is_none_or(|d| d.is_finite() && d >= 0.0),
+            "{info:?}"
+        );
         assert!(info.codec.chars().count() <= MAX_NAME, "{info:?}");
         assert!(info.container.chars().count() <= MAX_NAME, "{info:?}");
         let h = info.height_for_width(640);
@@ -253,7 +258,8 @@ mod tests {
             "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}],"format":{}}"#;
         let info = MediaInfo::from_ffprobe_json(json.as_bytes()).unwrap();
         assert_eq!((info.width, info.height), (1080, 1920));
-        let tag = r#"{"streams":[{"codec_type":"video","width":8,"height":4,"tags":{"rotate":"180"}}]}"#;
+        let tag =
+            r#"{"streams":[{"codec_type":"video","width":8,"height":4,"tags":{"rotate":"180"}}]}"#;
         let info = MediaInfo::from_ffprobe_json(tag.as_bytes()).unwrap();
         assert_eq!((info.width, info.height), (8, 4));
         assert_eq!(info.codec, "unknown");
@@ -296,8 +302,8 @@ mod tests {
     /// Every committed seed of the `ffprobe_json` fuzz target, through the same checks.
     #[test]
     fn fuzz_corpus_ffprobe_json() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus/ffprobe_json");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ffprobe_json");
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();

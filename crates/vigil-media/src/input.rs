@@ -19,6 +19,18 @@ use crate::diagnose::InputKind;
 use crate::stderr::Redactor;
 
 /// A source of video, ready for ffmpeg.
+///
+/// Redirects: HTTP redirects are refused (`-max_redirects 0`). ffmpeg's RTSP client
+/// follows an RTSP `3xx` with a `Location` (to any host) and has no option to stop it, so
+/// an RTSP camera can send ffmpeg's RTSP requests to an address the network guard never
+/// checked; only RTSP can be spoken there (the whitelist) and nothing but decoded frames
+/// comes back.
+///
+/// TLS (`rtsps`, `https`): ffmpeg 5.1 does not verify certificates by default, and with
+/// the checked IP in the URL it could not check them against the camera's name anyway,
+/// so through ffmpeg these are encrypted but not authenticated. HTTP cameras are meant
+/// to be fetched in Rust (pinned resolution, certificate checked against the name) and
+/// fed to [`crate::mjpeg::MjpegParser`].
 #[derive(Clone, PartialEq, Eq)]
 pub enum Input {
     /// An `rtsp`, `rtsps`, `http` or `https` URL.
@@ -133,6 +145,10 @@ impl Input {
                 } else {
                     push("-rw_timeout");
                     push(&micros);
+                    // A redirect would lead ffmpeg to an address the network guard never
+                    // saw: refuse them, as the Rust HTTP client does.
+                    push("-max_redirects");
+                    push("0");
                     if let Some(host) = host_header {
                         // Only a plain `host[:port]`: no line break can smuggle
                         // another header in.
@@ -239,6 +255,8 @@ mod tests {
                 "http,tcp",
                 "-rw_timeout",
                 "5000000",
+                "-max_redirects",
+                "0",
                 "-headers",
                 "Host: cam.local:8080\r\n",
                 "-i",
@@ -274,14 +292,26 @@ mod tests {
         );
         assert_eq!(
             strings(input.args(DEFAULT_IO_TIMEOUT, false)),
-            ["-protocol_whitelist", "file", "-i", "file:/srv/cams/a:b.mp4"]
+            [
+                "-protocol_whitelist",
+                "file",
+                "-i",
+                "file:/srv/cams/a:b.mp4"
+            ]
         );
         let device = Input::Device {
             path: "/dev/video0".into(),
         };
         assert_eq!(
             strings(device.args(DEFAULT_IO_TIMEOUT, true)),
-            ["-protocol_whitelist", "file", "-f", "v4l2", "-i", "/dev/video0"]
+            [
+                "-protocol_whitelist",
+                "file",
+                "-f",
+                "v4l2",
+                "-i",
+                "/dev/video0"
+            ]
         );
     }
 }

@@ -24,6 +24,10 @@
 //! Depends only on `bytes` and `thiserror` (the fuzz crate compiles this file on its own
 //! with `#[path]`): keep it that way.
 
+// `fuzzing` is set by cargo-fuzz, which compiles this file into a fuzz target
+// (`check_fuzz_input`); the main build does not know that cfg.
+#![allow(unexpected_cfgs)]
+
 use bytes::{Buf, Bytes, BytesMut};
 
 /// The default largest part (one JPEG), in bytes: 8 MiB is a 4K frame at high quality.
@@ -124,7 +128,10 @@ impl MjpegParser {
     ///
     /// # Errors
     /// [`MjpegError::NotMultipart`] or [`MjpegError::NoBoundary`].
-    pub fn from_content_type(content_type: &str, max_part: usize) -> Result<MjpegParser, MjpegError> {
+    pub fn from_content_type(
+        content_type: &str,
+        max_part: usize,
+    ) -> Result<MjpegParser, MjpegError> {
         let boundary = boundary_from_content_type(content_type)?;
         MjpegParser::new(&boundary, max_part)
     }
@@ -484,6 +491,10 @@ pub fn boundary_from_content_type(content_type: &str) -> Result<String, MjpegErr
     Err(MjpegError::NoBoundary)
 }
 
+/// The boundary Vigil's own streams use (`/stream`): a token no JPEG is likely to start a
+/// line with.
+pub const BOUNDARY: &str = "vigilframe";
+
 /// The `Content-Type` of a stream written with this boundary.
 pub fn content_type(boundary: &str) -> String {
     format!("multipart/x-mixed-replace; boundary={boundary}")
@@ -511,8 +522,6 @@ pub fn encode_part(boundary: &str, jpeg: &[u8]) -> Bytes {
 /// value), the rest is the body. Every part is within the limit, the buffer stays
 /// bounded (one part, the header limit and one chunk), and pushing the body in chunks
 /// gives the same parts as pushing it whole.
-// `fuzzing` is set by cargo-fuzz, which compiles this file into the fuzz target.
-#[allow(unexpected_cfgs)]
 #[cfg(any(test, fuzzing))]
 pub fn check_fuzz_input(data: &[u8]) {
     const LIMIT: usize = 4096;
@@ -583,7 +592,12 @@ mod tests {
     fn every_chunking(boundary: &str, stream: &[u8], want: &[Vec<u8>]) {
         for chunk in [1, 2, 3, 7, 64, stream.len()] {
             let got = parse(boundary, stream, chunk).unwrap();
-            assert_eq!(got, want, "chunk {chunk}, stream {:?}", String::from_utf8_lossy(stream));
+            assert_eq!(
+                got,
+                want,
+                "chunk {chunk}, stream {:?}",
+                String::from_utf8_lossy(stream)
+            );
         }
     }
 
@@ -700,9 +714,15 @@ mod tests {
     #[test]
     fn content_types_give_their_boundary() {
         let ok = [
-            ("multipart/x-mixed-replace; boundary=myboundary", "myboundary"),
+            (
+                "multipart/x-mixed-replace; boundary=myboundary",
+                "myboundary",
+            ),
             ("multipart/x-mixed-replace;boundary=--frame", "--frame"),
-            ("Multipart/X-Mixed-Replace; charset=x; BOUNDARY=\"a b\"", "a b"),
+            (
+                "Multipart/X-Mixed-Replace; charset=x; BOUNDARY=\"a b\"",
+                "a b",
+            ),
             ("multipart/mixed; boundary=ipcamera", "ipcamera"),
         ];
         for (ct, want) in ok {
@@ -721,12 +741,16 @@ mod tests {
             Err(MjpegError::NoBoundary)
         );
         assert!(MjpegParser::new("---", 10).is_err());
-        assert!(MjpegParser::from_content_type("multipart/x-mixed-replace; boundary=a\r\nb", 10).is_err());
+        assert!(
+            MjpegParser::from_content_type("multipart/x-mixed-replace; boundary=a\r\nb", 10)
+                .is_err()
+        );
     }
     /// Every committed seed of the `mjpeg_stream` fuzz target, through the same checks.
     #[test]
     fn fuzz_corpus_mjpeg_stream() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/mjpeg_stream");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/mjpeg_stream");
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();

@@ -45,9 +45,9 @@ use crate::stderr::{self, SharedRing};
 use crate::tools::Ffmpeg;
 
 /// Smallest frame side accepted.
-pub const MIN_SIDE: u32 = 16;
+pub const MIN_FRAME_SIDE: u32 = 16;
 /// Largest frame side accepted (4K UHD's width).
-pub const MAX_SIDE: u32 = 4096;
+pub const MAX_FRAME_SIDE: u32 = 4096;
 /// Highest frame rate accepted.
 pub const MAX_FPS: f64 = 60.0;
 /// Lowest frame rate accepted (one frame every 10 s).
@@ -56,9 +56,9 @@ pub const MIN_FPS: f64 = 0.1;
 /// What frames a reader delivers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameSpec {
-    /// Frame width in pixels, even, [`MIN_SIDE`] to [`MAX_SIDE`].
+    /// Frame width in pixels, even, [`MIN_FRAME_SIDE`] to [`MAX_FRAME_SIDE`].
     pub width: u32,
-    /// Frame height in pixels, even, [`MIN_SIDE`] to [`MAX_SIDE`].
+    /// Frame height in pixels, even, [`MIN_FRAME_SIDE`] to [`MAX_FRAME_SIDE`].
     pub height: u32,
     /// Frames per second delivered ([`MIN_FPS`] to [`MAX_FPS`]); ffmpeg drops or repeats
     /// source frames to match it.
@@ -94,7 +94,9 @@ impl FrameSpec {
     /// # Errors
     /// [`MediaError::InvalidSpec`] when a value is out of range.
     pub fn keep_aspect(width: u32, fps: f64, info: &MediaInfo) -> Result<FrameSpec, MediaError> {
-        let height = info.height_for_width(width).clamp(MIN_SIDE, MAX_SIDE);
+        let height = info
+            .height_for_width(width)
+            .clamp(MIN_FRAME_SIDE, MAX_FRAME_SIDE);
         FrameSpec::new(width, height, fps)
     }
 
@@ -122,9 +124,9 @@ impl FrameSpec {
     /// [`MediaError::InvalidSpec`] naming the value.
     pub fn validate(&self) -> Result<(), MediaError> {
         for (name, side) in [("width", self.width), ("height", self.height)] {
-            if !(MIN_SIDE..=MAX_SIDE).contains(&side) || side % 2 != 0 {
+            if !(MIN_FRAME_SIDE..=MAX_FRAME_SIDE).contains(&side) || side % 2 != 0 {
                 return Err(MediaError::InvalidSpec(format!(
-                    "the frame {name} must be an even number from {MIN_SIDE} to {MAX_SIDE}, not {side}"
+                    "the frame {name} must be an even number from {MIN_FRAME_SIDE} to {MAX_FRAME_SIDE}, not {side}"
                 )));
             }
         }
@@ -134,7 +136,8 @@ impl FrameSpec {
                 self.fps
             )));
         }
-        if self.io_timeout < Duration::from_millis(100) || self.io_timeout > Duration::from_secs(600)
+        if self.io_timeout < Duration::from_millis(100)
+            || self.io_timeout > Duration::from_secs(600)
         {
             return Err(MediaError::InvalidSpec(
                 "the I/O timeout must be from 0.1 s to 600 s".to_string(),
@@ -165,7 +168,9 @@ impl FrameSpec {
 pub struct Frame {
     /// The pixels, `spec.width × spec.height`.
     pub image: RgbImage,
-    /// 0 for the reader's first frame, then 1, 2, …
+    /// 0 for the reader's first frame, then 1, 2, … For a file read once (video jobs),
+    /// the frame's time in the video is `seq / spec.fps` seconds: ffmpeg's `fps` filter
+    /// emits frames on that exact grid.
     pub seq: u64,
     /// When its last byte was read from the pipe.
     pub received: Instant,
@@ -207,7 +212,11 @@ impl FrameReader {
     /// [`MediaError::InvalidSpec`] for a bad spec, [`MediaError::Spawn`] when ffmpeg
     /// cannot be started. Everything else (a wrong URL, a refused password) shows up as
     /// the error of the first [`FrameReader::next_frame`].
-    pub fn spawn(ffmpeg: &Ffmpeg, input: &Input, spec: &FrameSpec) -> Result<FrameReader, MediaError> {
+    pub fn spawn(
+        ffmpeg: &Ffmpeg,
+        input: &Input,
+        spec: &FrameSpec,
+    ) -> Result<FrameReader, MediaError> {
         spec.validate()?;
         let mut cmd = Command::new(ffmpeg.path());
         cmd.args(["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"])
@@ -286,10 +295,11 @@ impl FrameReader {
         }
         let data = std::mem::replace(&mut self.buf, vec![0; self.spec.frame_len()]);
         self.filled = 0;
-        let image = RgbImage::from_raw(self.spec.width, self.spec.height, data).ok_or_else(|| {
-            // Cannot happen: the buffer is exactly width × height × 3.
-            MediaError::InvalidSpec("the frame buffer does not match the frame size".into())
-        })?;
+        let image =
+            RgbImage::from_raw(self.spec.width, self.spec.height, data).ok_or_else(|| {
+                // Cannot happen: the buffer is exactly width × height × 3.
+                MediaError::InvalidSpec("the frame buffer does not match the frame size".into())
+            })?;
         let frame = Frame {
             image,
             seq: self.seq,
@@ -390,6 +400,22 @@ impl FrameReader {
     }
 }
 
+/// One frame from `input` and then the child is stopped: the "test connection" check
+/// and the CLI's `camera test` (probe first for the codec and rate).
+///
+/// # Errors
+/// As [`FrameReader::spawn`] and [`FrameReader::next_frame`].
+pub async fn grab_frame(
+    ffmpeg: &Ffmpeg,
+    input: &Input,
+    spec: &FrameSpec,
+) -> Result<Frame, MediaError> {
+    let mut reader = FrameReader::spawn(ffmpeg, input, spec)?;
+    let frame = reader.next_frame().await;
+    reader.kill().await;
+    frame
+}
+
 impl Drop for FrameReader {
     fn drop(&mut self) {
         // kill_on_drop ends the child; the drain task ends with its pipe, but do not
@@ -405,13 +431,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reader_and_its_futures_can_move_between_threads() {
+        fn send<T: Send>(_: &T) {}
+        fn check(reader: &mut FrameReader) {
+            send(reader);
+            send(&reader.next_frame());
+            send(&reader.kill());
+        }
+        let _ = check;
+    }
+
+    #[test]
     fn specs_out_of_range_are_refused_in_words() {
         assert!(FrameSpec::new(640, 480, 5.0).is_ok());
         let cases = [
-            (FrameSpec::new(641, 480, 5.0), "the frame width must be an even number from 16 to 4096, not 641"),
-            (FrameSpec::new(640, 0, 5.0), "the frame height must be an even number from 16 to 4096, not 0"),
-            (FrameSpec::new(640, 480, 0.0), "the frame rate must be from 0.1 to 60 per second, not 0"),
-            (FrameSpec::new(640, 480, f64::NAN), "the frame rate must be from 0.1 to 60 per second, not NaN"),
+            (
+                FrameSpec::new(641, 480, 5.0),
+                "the frame width must be an even number from 16 to 4096, not 641",
+            ),
+            (
+                FrameSpec::new(640, 0, 5.0),
+                "the frame height must be an even number from 16 to 4096, not 0",
+            ),
+            (
+                FrameSpec::new(640, 480, 0.0),
+                "the frame rate must be from 0.1 to 60 per second, not 0",
+            ),
+            (
+                FrameSpec::new(640, 480, f64::NAN),
+                "the frame rate must be from 0.1 to 60 per second, not NaN",
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got.unwrap_err().plain_words(), want);

@@ -222,7 +222,10 @@ mod tests {
             "rtsp://admin:***@10.0.0.5:554/cam?token=***: Server returned 401"
         );
         // The decoded form too, and a URL password nobody told us about.
-        assert_eq!(r.redact("password s3cr@t refused", false), "password *** refused");
+        assert_eq!(
+            r.redact("password s3cr@t refused", false),
+            "password *** refused"
+        );
         assert_eq!(
             Redactor::new(&[]).redact("http://u:pw@h/x and https://h2/y and u@h", false),
             "http://u:***@h/x and https://h2/y and u@h"
@@ -233,7 +236,10 @@ mod tests {
     fn a_cut_line_does_not_end_with_the_start_of_a_secret() {
         let r = Redactor::new(&["hunter2".to_string()]);
         assert_eq!(r.redact("connecting with hunt", true), "connecting with …");
-        assert_eq!(r.redact("connecting with hunt", false), "connecting with hunt");
+        assert_eq!(
+            r.redact("connecting with hunt", false),
+            "connecting with hunt"
+        );
     }
 
     #[test]

@@ -181,7 +181,10 @@ async fn version_of(tool: &'static str, path: &Path) -> Result<String, MediaErro
 /// `ffmpeg version 5.1.8-0+deb12u1 Copyright …` → `5.1.8-0+deb12u1`.
 fn parse_version(tool: &str, text: &str) -> Option<String> {
     let first = text.lines().next()?;
-    let rest = first.strip_prefix(tool)?.trim_start().strip_prefix("version")?;
+    let rest = first
+        .strip_prefix(tool)?
+        .trim_start()
+        .strip_prefix("version")?;
     let version = rest.split_whitespace().next()?;
     Some(version.to_string())
 }
@@ -204,7 +207,10 @@ mod tests {
     #[test]
     fn a_missing_configured_binary_is_not_installed_in_plain_words() {
         let err = Ffmpeg::locate(Some(Path::new("/nonexistent/bin/ffmpeg"))).unwrap_err();
-        assert!(matches!(err, MediaError::NotInstalled { tool: "ffmpeg", .. }));
+        assert!(matches!(
+            err,
+            MediaError::NotInstalled { tool: "ffmpeg", .. }
+        ));
         assert_eq!(
             err.plain_words(),
             "ffmpeg was not found at /nonexistent/bin/ffmpeg (the configured path)"

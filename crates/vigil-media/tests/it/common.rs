@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
-use vigil_media::{Ffmpeg, Ffprobe, Input};
+use vigil_media::{Ffmpeg, Ffprobe, FrameReader, Input, MediaError};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -20,10 +20,10 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// Skips (outside CI) or fails (in CI) a test whose tool is missing.
-fn missing(what: &str) {
-    assert!(!in_ci(), "{what} is required in CI (.ci/run installs it)");
-    eprintln!("note: {what} is not installed; test skipped");
+/// Skips (outside CI) or fails (in CI) a test whose tool is missing; `why` says which.
+fn missing(why: &str) {
+    assert!(!in_ci(), "{why}: required in CI (.ci/run installs it)");
+    eprintln!("note: {why}; test skipped");
 }
 
 /// ffmpeg and ffprobe, or `None` (the test returns early) outside CI.
@@ -31,7 +31,7 @@ pub fn tools() -> Option<(Ffmpeg, Ffprobe)> {
     match (Ffmpeg::locate(None), Ffprobe::locate(None)) {
         (Ok(ffmpeg), Ok(ffprobe)) => Some((ffmpeg, ffprobe)),
         (Err(e), _) | (_, Err(e)) => {
-            missing(&format!("ffmpeg/ffprobe ({e})"));
+            missing(&e.plain_words());
             None
         }
     }
@@ -40,7 +40,7 @@ pub fn tools() -> Option<(Ffmpeg, Ffprobe)> {
 /// Where clips are made: the build folder's scratch space, kept between runs.
 fn clip_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vigil-media-clips");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("the clip folder");
     dir
 }
 
@@ -59,9 +59,9 @@ fn clip(ffmpeg: &Ffmpeg, name: &str, args: &[&str]) -> PathBuf {
         .args(args)
         .arg(&partial)
         .status()
-        .unwrap();
+        .expect("ffmpeg runs");
     assert!(status.success(), "making {name} failed");
-    std::fs::rename(&partial, &path).unwrap();
+    std::fs::rename(&partial, &path).expect("the clip is renamed");
     path
 }
 
@@ -71,8 +71,18 @@ pub fn testsrc_clip(ffmpeg: &Ffmpeg) -> PathBuf {
         ffmpeg,
         "testsrc-320x240.mp4",
         &[
-            "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "2", "-c:v", "libx264",
-            "-pix_fmt", "yuv420p", "-g", "10",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "10",
         ],
     )
 }
@@ -81,27 +91,42 @@ pub fn testsrc_clip(ffmpeg: &Ffmpeg) -> PathBuf {
 /// a key frame every second (what the RTSP camera serves).
 pub fn photo_clip(ffmpeg: &Ffmpeg) -> PathBuf {
     let photo = repo().join("testdata/images/portrait_matplotlib_grace_hopper.jpg");
-    let photo = photo.to_str().unwrap().to_string();
+    let photo = photo.to_str().expect("a UTF-8 path").to_string();
     clip(
         ffmpeg,
         "photo-640x480.mp4",
         &[
-            "-loop", "1", "-i", &photo, "-vf",
+            "-loop",
+            "1",
+            "-i",
+            &photo,
+            "-vf",
             "scale=640:480:force_original_aspect_ratio=increase,crop=640:480,format=yuv420p",
-            "-t", "4", "-r", "10", "-c:v", "libx264", "-g", "10",
+            "-t",
+            "4",
+            "-r",
+            "10",
+            "-c:v",
+            "libx264",
+            "-g",
+            "10",
         ],
     )
 }
 
 /// 1 s of a sine tone: a file with no video.
 pub fn audio_clip(ffmpeg: &Ffmpeg) -> PathBuf {
-    clip(ffmpeg, "tone.wav", &["-f", "lavfi", "-i", "sine", "-t", "1"])
+    clip(
+        ffmpeg,
+        "tone.wav",
+        &["-f", "lavfi", "-i", "sine", "-t", "1"],
+    )
 }
 
 /// The photo clip rotated by 90° in its metadata only (a phone held upright).
 pub fn rotated_clip(ffmpeg: &Ffmpeg) -> PathBuf {
     let source = testsrc_clip(ffmpeg);
-    let source = source.to_str().unwrap().to_string();
+    let source = source.to_str().expect("a UTF-8 path").to_string();
     clip(
         ffmpeg,
         "testsrc-rotated.mp4",
@@ -114,9 +139,10 @@ pub fn photo_640x480() -> image::RgbImage {
     static PHOTO: OnceLock<image::RgbImage> = OnceLock::new();
     PHOTO
         .get_or_init(|| {
-            let photo = image::open(repo().join("testdata/images/portrait_matplotlib_grace_hopper.jpg"))
-                .unwrap()
-                .to_rgb8();
+            let photo =
+                image::open(repo().join("testdata/images/portrait_matplotlib_grace_hopper.jpg"))
+                    .expect("the test photo")
+                    .to_rgb8();
             // The clip's filter: fill 640×480 (scale up to cover), crop the centre.
             let (w, h) = photo.dimensions();
             let scale = f64::max(640.0 / f64::from(w), 480.0 / f64::from(h));
@@ -124,7 +150,8 @@ pub fn photo_640x480() -> image::RgbImage {
                 (f64::from(w) * scale).round() as u32,
                 (f64::from(h) * scale).round() as u32,
             );
-            let scaled = image::imageops::resize(&photo, sw, sh, image::imageops::FilterType::Triangle);
+            let scaled =
+                image::imageops::resize(&photo, sw, sh, image::imageops::FilterType::Triangle);
             image::imageops::crop_imm(&scaled, (sw - 640) / 2, (sh - 480) / 2, 640, 480).to_image()
         })
         .clone()
@@ -171,7 +198,7 @@ impl RtspCamera {
                 .status()
                 .is_ok_and(|s| s.success());
         if !usable {
-            missing("GStreamer's RTSP server (/usr/bin/python3 with gi and the plugins)");
+            missing("GStreamer's RTSP server is not installed (/usr/bin/python3 with gi and the plugins)");
             return None;
         }
         let mut child = Command::new(python)
@@ -181,13 +208,16 @@ impl RtspCamera {
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
+            .expect("the RTSP server starts");
+        let stdout = child.stdout.take().expect("a stdout pipe");
         let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(20), BufReader::new(stdout).read_line(&mut line))
-            .await
-            .expect("the RTSP server starts within 20 s")
-            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .expect("the RTSP server starts within 20 s")
+        .expect("its first line");
         let url = line
             .trim()
             .strip_prefix("ready ")
@@ -198,12 +228,13 @@ impl RtspCamera {
 
     /// Stops the server now.
     pub async fn stop(&mut self) {
-        self.child.kill().await.unwrap();
+        self.child.kill().await.expect("the RTSP server is killed");
     }
 
     /// `url` with credentials in it.
     pub fn url_with(&self, user: &str, password: &str) -> String {
-        self.url.replacen("rtsp://", &format!("rtsp://{user}:{password}@"), 1)
+        self.url
+            .replacen("rtsp://", &format!("rtsp://{user}:{password}@"), 1)
     }
 }
 
@@ -214,6 +245,27 @@ pub fn rtsp(url: &str, secrets: &[&str]) -> Input {
         host_header: None,
         protocol_whitelist: "rtsp,rtp,udp,tcp",
         secrets: secrets.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// An HTTP input for `url` with the scheme's whitelist.
+pub fn http(url: &str, host_header: Option<String>, secrets: &[&str]) -> Input {
+    Input::Network {
+        url: url.to_string(),
+        host_header,
+        protocol_whitelist: "http,tcp",
+        secrets: secrets.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// Reads frames until the reader fails: how many it got, and the error.
+pub async fn read_until_error(reader: &mut FrameReader) -> (u64, MediaError) {
+    let mut frames = 0;
+    loop {
+        match reader.next_frame().await {
+            Ok(_) => frames += 1,
+            Err(e) => return (frames, e),
+        }
     }
 }
 
@@ -235,6 +287,6 @@ pub fn kill_9(pid: u32) {
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
-        .unwrap();
+        .expect("kill runs");
     assert!(status.success());
 }

@@ -8,7 +8,9 @@ use crate::common::{self, file, tools};
 
 #[tokio::test]
 async fn a_clip_is_described_and_gives_a_spec_keeping_its_aspect() {
-    let Some((ffmpeg, ffprobe)) = tools() else { return };
+    let Some((ffmpeg, ffprobe)) = tools() else {
+        return;
+    };
     let clip = common::photo_clip(&ffmpeg);
     let info = probe(&ffprobe, &file(&clip, true), DEFAULT_IO_TIMEOUT)
         .await
@@ -26,7 +28,9 @@ async fn a_clip_is_described_and_gives_a_spec_keeping_its_aspect() {
 
 #[tokio::test]
 async fn a_rotated_clip_is_described_as_displayed_and_read_that_way() {
-    let Some((ffmpeg, ffprobe)) = tools() else { return };
+    let Some((ffmpeg, ffprobe)) = tools() else {
+        return;
+    };
     let clip = common::rotated_clip(&ffmpeg);
     let input = file(&clip, false);
     let info = probe(&ffprobe, &input, DEFAULT_IO_TIMEOUT).await.unwrap();
@@ -36,8 +40,9 @@ async fn a_rotated_clip_is_described_as_displayed_and_read_that_way() {
     assert_eq!((spec.width, spec.height), (120, 160));
     let mut reader = vigil_media::FrameReader::spawn(&ffmpeg, &input, &spec).unwrap();
     let frame = reader.next_frame().await.unwrap();
-    // testsrc has no black at its top or bottom edge: no padding bars.
-    for (x, y) in [(60, 1), (60, 158)] {
+    // Unturned, the picture would be fitted as 120×90 between black bars; these points
+    // (red, light cyan in the turned testsrc) would be in them.
+    for (x, y) in [(30, 20), (60, 140)] {
         let p = frame.image.get_pixel(x, y).0;
         assert!(p.iter().any(|c| *c > 30), "pixel at {x},{y} is {p:?}");
     }
@@ -45,7 +50,9 @@ async fn a_rotated_clip_is_described_as_displayed_and_read_that_way() {
 
 #[tokio::test]
 async fn refusals_say_what_is_wrong() {
-    let Some((ffmpeg, ffprobe)) = tools() else { return };
+    let Some((ffmpeg, ffprobe)) = tools() else {
+        return;
+    };
     let tone = common::audio_clip(&ffmpeg);
     let err = probe(&ffprobe, &file(&tone, false), DEFAULT_IO_TIMEOUT)
         .await
@@ -53,10 +60,16 @@ async fn refusals_say_what_is_wrong() {
     assert_eq!(err, MediaError::Probe(ProbeParseError::NoVideo));
     assert_eq!(err.plain_words(), "the source has no video stream");
 
-    let err = probe(&ffprobe, &file(Path::new("/nonexistent/x.mp4"), false), DEFAULT_IO_TIMEOUT)
-        .await
-        .unwrap_err();
+    let err = probe(
+        &ffprobe,
+        &file(Path::new("/nonexistent/x.mp4"), false),
+        DEFAULT_IO_TIMEOUT,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), Some(FailureKind::FileNotFound), "{err:?}");
-    let MediaError::Failed(f) = &err else { unreachable!() };
+    let MediaError::Failed(f) = &err else {
+        unreachable!()
+    };
     assert_eq!(f.tool, "ffprobe");
 }

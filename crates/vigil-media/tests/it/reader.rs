@@ -31,7 +31,11 @@ async fn a_looped_file_delivers_frames_of_the_asked_size_at_the_asked_rate() {
         "15 frames took {elapsed:?}"
     );
     assert_eq!(reader.frames_read(), 16);
-    assert!(reader.stderr_tail().is_empty(), "{:?}", reader.stderr_tail());
+    assert!(
+        reader.stderr_tail().is_empty(),
+        "{:?}",
+        reader.stderr_tail()
+    );
 }
 
 #[tokio::test]
@@ -39,8 +43,9 @@ async fn frames_are_the_photo_in_rgb_order() {
     let Some((ffmpeg, _)) = tools() else { return };
     let clip = common::photo_clip(&ffmpeg);
     let spec = FrameSpec::new(640, 480, 10.0).unwrap();
-    let mut reader = FrameReader::spawn(&ffmpeg, &file(&clip, false), &spec).unwrap();
-    let frame = reader.next_frame().await.unwrap();
+    let frame = vigil_media::grab_frame(&ffmpeg, &file(&clip, true), &spec)
+        .await
+        .unwrap();
     let photo = common::photo_640x480();
     let diff = common::mean_abs_diff(&frame.image, &photo);
     // x264 and two scalers differ a little; swapped channels or a shifted row would not.
@@ -73,17 +78,14 @@ async fn a_file_read_once_ends_with_the_stream_ended() {
     let clip = common::testsrc_clip(&ffmpeg);
     let spec = FrameSpec::new(64, 48, 10.0).unwrap();
     let mut reader = FrameReader::spawn(&ffmpeg, &file(&clip, false), &spec).unwrap();
-    let mut frames = 0;
-    let err = loop {
-        match reader.next_frame().await {
-            Ok(_) => frames += 1,
-            Err(e) => break e,
-        }
-    };
+    let (frames, err) = common::read_until_error(&mut reader).await;
     // 2 s at 10 fps, read as fast as ffmpeg decodes.
     assert!((19..=21).contains(&frames), "{frames} frames");
     assert_eq!(err.kind(), Some(FailureKind::Ended));
-    assert_eq!(err.plain_words(), "the stream ended");
+    assert_eq!(
+        err.plain_words(),
+        "the stream ended: the source closed it or reached its end"
+    );
     // The same error again, without waiting.
     assert_eq!(reader.next_frame().await.unwrap_err(), err);
 }
@@ -97,11 +99,7 @@ async fn killing_ffmpeg_gives_a_clear_error() {
     reader.next_frame().await.unwrap();
     common::kill_9(reader.pid().unwrap());
     let started = Instant::now();
-    let err = loop {
-        if let Err(e) = reader.next_frame().await {
-            break e;
-        }
-    };
+    let (_, err) = common::read_until_error(&mut reader).await;
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(err.plain_words(), "ffmpeg was killed (signal 9)");
     match err {
@@ -132,7 +130,10 @@ async fn kill_and_drop_end_the_child() {
     while alive(pid) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(!alive(pid), "ffmpeg {pid} still runs after the reader was dropped");
+    assert!(
+        !alive(pid),
+        "ffmpeg {pid} still runs after the reader was dropped"
+    );
 }
 
 /// Whether a process runs (not a zombie).
@@ -155,8 +156,14 @@ async fn a_missing_file_says_file_not_found() {
     let err = reader.next_frame().await.unwrap_err();
     assert_eq!(err.kind(), Some(FailureKind::FileNotFound), "{err:?}");
     assert_eq!(err.plain_words(), "file not found");
-    let MediaError::Failed(f) = err else { unreachable!() };
-    assert!(f.detail().contains("No such file or directory"), "{}", f.detail());
+    let MediaError::Failed(f) = err else {
+        unreachable!()
+    };
+    assert!(
+        f.detail().contains("No such file or directory"),
+        "{}",
+        f.detail()
+    );
 }
 
 #[tokio::test]
@@ -197,9 +204,17 @@ async fn a_missing_device_says_file_not_found() {
 #[tokio::test]
 async fn a_missing_binary_is_not_installed_in_plain_words() {
     let err = Ffmpeg::locate(Some(Path::new("vigil-no-such-ffmpeg"))).unwrap_err();
-    assert_eq!(err.plain_words(), "ffmpeg is not installed (apt-get install ffmpeg)");
-    let Some((ffmpeg, ffprobe)) = tools() else { return };
+    assert_eq!(
+        err.plain_words(),
+        "ffmpeg is not installed (apt-get install ffmpeg)"
+    );
+    let Some((ffmpeg, ffprobe)) = tools() else {
+        return;
+    };
     let version = ffmpeg.check().await.unwrap();
-    assert!(version.starts_with(|c: char| c.is_ascii_digit()), "{version}");
+    assert!(
+        version.starts_with(|c: char| c.is_ascii_digit()),
+        "{version}"
+    );
     assert_eq!(ffprobe.check().await.unwrap(), version);
 }
