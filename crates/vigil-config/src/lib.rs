@@ -532,7 +532,7 @@ impl Default for EventSettings {
 
 /// Camera sources and the network guard in front of every outgoing connection that a
 /// user's URL decides (cameras, webhooks).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraSettings {
     /// The only folder `file` cameras may read from (`VIGIL_CAMERAS__FILES_DIR`);
@@ -545,6 +545,26 @@ pub struct CameraSettings {
     /// addresses. Private LAN ranges (10/8, 172.16/12, 192.168/16, fc00::/7) need no entry:
     /// cameras live there. Vigil's own listen addresses stay refused whatever this says.
     pub allowed_networks: Vec<IpNet>,
+    /// The ffmpeg program that decodes camera streams (`VIGIL_CAMERAS__FFMPEG`); default
+    /// `ffmpeg` from `PATH`. Its absence is reported in `/readyz` and on each camera.
+    pub ffmpeg: Option<PathBuf>,
+    /// The ffprobe program ("test connection", video facts); default `ffprobe` from `PATH`.
+    pub ffprobe: Option<PathBuf>,
+    /// Viewers of one camera's live stream at once (`/stream`); more get 409. Each viewer
+    /// costs a JPEG encode per analysed frame (shared) and the bandwidth of the stream.
+    pub max_viewers: usize,
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        CameraSettings {
+            files_dir: None,
+            allowed_networks: Vec::new(),
+            ffmpeg: None,
+            ffprobe: None,
+            max_viewers: 8,
+        }
+    }
 }
 
 /// Request rate limits. A limit is written `N/second`, `N/minute`, `N/hour` or `N/day`.

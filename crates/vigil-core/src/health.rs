@@ -37,6 +37,9 @@ pub struct Report {
     pub storage: Probe,
     /// The rate-limit store's ping, when it is Redis.
     pub redis: Option<Probe>,
+    /// ffmpeg (`ffmpeg -version`), when cameras are set up: reported, not required
+    /// (without it server-side cameras are offline, the rest works).
+    pub ffmpeg: Option<Probe>,
     /// When the round finished.
     pub at: Instant,
 }
@@ -63,6 +66,7 @@ pub struct Health {
     db: Database,
     blobs: Arc<dyn BlobStore>,
     limiter: Option<Arc<RateLimiter>>,
+    cameras: Option<Arc<crate::cameras::Cameras>>,
     latest: Arc<watch::Sender<Option<Arc<Report>>>>,
 }
 
@@ -73,6 +77,7 @@ impl Health {
             db,
             blobs,
             limiter: None,
+            cameras: None,
             latest: Arc::new(watch::Sender::new(None)),
         }
     }
@@ -81,6 +86,32 @@ impl Health {
     pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
+    }
+
+    /// Also checks that ffmpeg runs, for `cameras` (reported, not required).
+    pub fn with_cameras(mut self, cameras: Arc<crate::cameras::Cameras>) -> Self {
+        self.cameras = Some(cameras);
+        self
+    }
+
+    /// Runs `ffmpeg -version` when cameras are set up.
+    pub async fn ffmpeg(&self) -> Option<Probe> {
+        let cameras = self.cameras.as_ref()?;
+        let t = Instant::now();
+        let result = cameras.media_check().await;
+        Some(Probe {
+            ok: result.is_ok(),
+            detail: result
+                .as_ref()
+                .map_or_else(|_| "ffmpeg".to_string(), Clone::clone),
+            latency_ms: t.elapsed().as_secs_f64() * 1000.0,
+            error: result.err(),
+        })
+    }
+
+    /// The cameras this server runs, for `/readyz`'s details.
+    pub fn cameras(&self) -> Option<&Arc<crate::cameras::Cameras>> {
+        self.cameras.as_ref()
     }
 
     /// Pings the database.
@@ -133,12 +164,13 @@ impl Health {
 
     /// Runs every probe (at once) and keeps the result as the latest report.
     pub async fn refresh(&self) -> Arc<Report> {
-        let (database, storage, redis) =
-            tokio::join!(self.database(), self.storage(), self.redis());
+        let (database, storage, redis, ffmpeg) =
+            tokio::join!(self.database(), self.storage(), self.redis(), self.ffmpeg());
         let report = Arc::new(Report {
             database,
             storage,
             redis,
+            ffmpeg,
             at: Instant::now(),
         });
         self.latest.send_replace(Some(report.clone()));

@@ -116,6 +116,11 @@ impl<K: IdKind> Id<K> {
         }
     }
 
+    /// A fresh random id (128 bits from the OS's generator, like blob keys).
+    pub fn generate() -> Self {
+        Id::from_stored(vigil_store::BlobKey::generate().as_str().to_string())
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.text

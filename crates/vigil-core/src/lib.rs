@@ -17,6 +17,7 @@
 //! - [`runtime`]: the supervised runtime every background task starts through;
 //!   [`housekeeping`]: the purge of ended sessions and spent tokens.
 //! - [`events`]: the event bus; [`uploads`]: media in and out; [`health`]: readiness.
+//! - [`cameras`]: live mask compliance: cameras, their workers, violations, statistics.
 //! - [`net`]: camera (and webhook) URLs: parsing and validation, redaction and
 //!   encryption of their credentials, and the SSRF guard applied after DNS resolution.
 //! - [`ids`]: typed ids ([`UserId`], [`ApiKeyId`], [`SessionId`], [`UploadId`]).
@@ -33,6 +34,7 @@ pub mod accounts;
 pub mod apikeys;
 pub mod audit;
 pub mod bootstrap;
+pub mod cameras;
 pub mod denials;
 pub mod error;
 pub mod events;

@@ -249,6 +249,16 @@ impl Runtime {
         });
     }
 
+    /// Runs `future` as a task the shutdown drain waits for, without supervision: for
+    /// tasks with their own lifecycle and restarts (a camera's worker), which watch a
+    /// child of [`Runtime::token`] to stop.
+    pub fn spawn_tracked<Fut>(&self, future: Fut)
+    where
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.inner.tracker.spawn(future);
+    }
+
     /// Every task's state, in the order they were started.
     pub fn snapshot(&self) -> Vec<TaskStatus> {
         self.lock().clone()

@@ -59,6 +59,15 @@ pub struct DetectionLabels {
 }
 
 /// Labels of an inference-lane gauge.
+/// Labels of a camera's series: its id (stable) and name (readable).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CameraLabels {
+    /// Camera id.
+    pub camera: String,
+    /// Camera name.
+    pub name: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LaneLabels {
     /// `interactive`, `live` or `batch`.
@@ -91,6 +100,22 @@ fn latency_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Per camera: frames received.
+    pub camera_frames_in: Family<CameraLabels, Counter>,
+    /// Per camera: frames analysed.
+    pub camera_frames_analysed: Family<CameraLabels, Counter>,
+    /// Per camera: frames not analysed for lack of motion.
+    pub camera_frames_gated: Family<CameraLabels, Counter>,
+    /// Per camera: frames dropped while busy.
+    pub camera_frames_dropped: Family<CameraLabels, Counter>,
+    /// Per camera: source restarts.
+    pub camera_restarts: Family<CameraLabels, Counter>,
+    /// Per camera: violations.
+    pub camera_violations: Family<CameraLabels, Counter>,
+    /// Per camera: inference microseconds.
+    pub camera_inference_us: Family<CameraLabels, Counter>,
+    /// Per camera: online or not.
+    pub camera_online: Family<CameraLabels, Gauge>,
     /// Finished requests.
     pub http_requests: Family<RequestLabels, Counter>,
     /// Request latency in seconds.
@@ -245,7 +270,61 @@ impl Metrics {
             "1 while a supervised background task runs, 0 while it waits to restart or has stopped",
             task_up.clone(),
         );
+        let camera = |name: &str, help: &str, registry: &mut Registry| {
+            let family = Family::<CameraLabels, Counter>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let camera_frames_in = camera(
+            "camera_frames_in",
+            "Frames received from each camera's source",
+            &mut registry,
+        );
+        let camera_frames_analysed = camera(
+            "camera_frames_analysed",
+            "Frames each camera ran detection on",
+            &mut registry,
+        );
+        let camera_frames_gated = camera(
+            "camera_frames_gated",
+            "Frames not analysed because nothing moved (motion gating)",
+            &mut registry,
+        );
+        let camera_frames_dropped = camera(
+            "camera_frames_dropped",
+            "Frames replaced by a newer one while the camera's analysis was busy (the machine cannot keep up)",
+            &mut registry,
+        );
+        let camera_restarts = camera(
+            "camera_restarts",
+            "Reconnections of each camera's source after a failure (ffmpeg restarts)",
+            &mut registry,
+        );
+        let camera_violations = camera(
+            "camera_violations",
+            "Violations raised by each camera",
+            &mut registry,
+        );
+        let camera_inference_us = camera(
+            "camera_inference_microseconds",
+            "Inference time spent on each camera's frames (divide by frames analysed for the mean latency)",
+            &mut registry,
+        );
+        let camera_online = Family::<CameraLabels, Gauge>::default();
+        registry.register(
+            "camera_online",
+            "1 while a running camera is online, 0 while starting or offline",
+            camera_online.clone(),
+        );
         Metrics {
+            camera_frames_in,
+            camera_frames_analysed,
+            camera_frames_gated,
+            camera_frames_dropped,
+            camera_restarts,
+            camera_violations,
+            camera_inference_us,
+            camera_online,
             task_restarts,
             task_up,
             rate_limited,
@@ -302,6 +381,36 @@ impl Metrics {
         }
         self.inference_superseded
             .set(i64::try_from(stats.superseded).unwrap_or(i64::MAX));
+    }
+
+    /// Mirrors the camera workers' counters (called before each scrape).
+    pub fn observe_cameras(&self, cameras: &vigil_core::cameras::Cameras) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (id, name, state, m) in cameras.metrics() {
+            let labels = CameraLabels {
+                camera: id.into_string(),
+                name,
+            };
+            let pairs = [
+                (&self.camera_frames_in, &m.frames_in),
+                (&self.camera_frames_analysed, &m.frames_analysed),
+                (&self.camera_frames_gated, &m.frames_gated),
+                (&self.camera_frames_dropped, &m.frames_dropped),
+                (&self.camera_restarts, &m.restarts),
+                (&self.camera_violations, &m.violations),
+                (&self.camera_inference_us, &m.inference_us),
+            ];
+            for (family, value) in pairs {
+                let counter = family.get_or_create(&labels);
+                let (now, seen) = (value.load(Relaxed), counter.get());
+                if now > seen {
+                    counter.inc_by(now - seen);
+                }
+            }
+            self.camera_online
+                .get_or_create(&labels)
+                .set(i64::from(state == vigil_core::cameras::CameraState::Online));
+        }
     }
 
     /// Renders the registry as OpenMetrics text.

@@ -145,6 +145,29 @@ impl Application {
         );
         let health = vigil_core::health::Health::new(db.clone(), blobs.clone())
             .with_rate_limiter(rate_limits.limiter.clone());
+        let runtime = Runtime::default();
+        let cameras = {
+            let mut deps = vigil_core::cameras::CameraDeps::new(
+                &settings,
+                db.clone(),
+                blobs.clone(),
+                events.clone(),
+                vision.clone(),
+                identity.keys.clone(),
+                Some(identity.audit.clone()),
+                runtime.clone(),
+            );
+            // The addresses actually bound (a configured port 0 becomes a real one):
+            // camera and webhook URLs may never point back at them.
+            deps.net.own_listen.extend(
+                [Some(&main), metrics_listener.as_ref(), redirect.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l.local_addr().ok()),
+            );
+            Arc::new(vigil_core::cameras::Cameras::new(deps))
+        };
+        let health = health.with_cameras(cameras.clone());
         Ok(Application {
             state: AppState {
                 settings: Arc::new(settings),
@@ -159,7 +182,8 @@ impl Application {
                 auth_cache,
                 health,
                 started: Instant::now(),
-                runtime: Runtime::default(),
+                runtime,
+                cameras: Some(cameras),
             },
             main,
             metrics: metrics_listener,
@@ -246,6 +270,46 @@ impl Application {
                 let bus = bus.clone();
                 async move { Ok(bus.run_retention(stop.cancelled_owned()).await?) }
             });
+        if let Some(cameras) = &state.cameras {
+            // Enabled cameras start once the server is up; each runs its own worker
+            // (restarting its source with back-off), so this task's work is then done.
+            let c = cameras.clone();
+            state
+                .runtime
+                .spawn_supervised("cameras", move |_stop: CancellationToken| {
+                    let c = c.clone();
+                    async move {
+                        let started = c.start_enabled().await?;
+                        tracing::info!(started, "cameras started");
+                        Ok(())
+                    }
+                });
+            // Cameras changed by the CLI or another instance.
+            let c = cameras.clone();
+            state
+                .runtime
+                .spawn_supervised("camera-sync", move |stop: CancellationToken| {
+                    let c = c.clone();
+                    async move { c.run_sync(stop).await }
+                });
+            // Violations past their camera's retention, pictures included, hourly.
+            let c = cameras.clone();
+            state.runtime.spawn_supervised(
+                "violation-retention",
+                move |stop: CancellationToken| {
+                    let c = c.clone();
+                    async move {
+                        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+                        loop {
+                            tokio::select! {
+                                () = stop.cancelled() => return Ok(()),
+                                _ = tick.tick() => { c.expire_violations().await?; }
+                            }
+                        }
+                    }
+                },
+            );
+        }
         // `/readyz` answers from these probes' latest result, never probing itself.
         let health = state.health.clone();
         let interval = Duration::from_secs(state.settings.server.readiness_interval_secs);

@@ -42,4 +42,7 @@ pub struct AppState {
     /// The supervised background tasks and the shutdown token (start every background
     /// task through it: see `vigil_core::runtime`).
     pub runtime: Runtime,
+    /// Cameras, violations and statistics; `None` in servers built without them (tests
+    /// of other parts).
+    pub cameras: Option<Arc<vigil_core::cameras::Cameras>>,
 }

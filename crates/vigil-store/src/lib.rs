@@ -15,6 +15,7 @@
 
 pub mod backup;
 pub mod blob;
+pub mod cameras;
 pub mod db;
 mod error;
 pub mod private_fs;

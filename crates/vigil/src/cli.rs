@@ -93,6 +93,9 @@ pub enum Command {
     /// Manage API keys for applications (safe while the server runs).
     #[command(subcommand)]
     Apikey(crate::commands::users::ApiKeyCommand),
+    /// Manage cameras: add, list, remove, test a URL (safe while the server runs).
+    #[command(subcommand)]
+    Camera(crate::commands::camera::CameraCommand),
 }
 
 /// `vigil serve` options.
@@ -173,6 +176,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(&overrides)?;
             let _guard = telemetry::init(&settings)?;
             users::apikey(&settings, cmd).await
+        }
+        Command::Camera(cmd) => {
+            let settings = load(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            crate::commands::camera::run(&settings, cmd).await
         }
         Command::Tls(TlsCommand::SelfSigned(args)) => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;

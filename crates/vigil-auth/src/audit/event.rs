@@ -203,11 +203,29 @@ pub enum AuditAction {
     /// The audit log was exported as CSV.
     #[serde(rename = "audit.export")]
     AuditExport,
+    /// A camera was added.
+    #[serde(rename = "camera.create")]
+    CameraCreate,
+    /// A camera's settings or URL changed.
+    #[serde(rename = "camera.update")]
+    CameraUpdate,
+    /// A camera was removed (with its violations).
+    #[serde(rename = "camera.delete")]
+    CameraDelete,
+    /// A camera was started or stopped by hand.
+    #[serde(rename = "camera.control")]
+    CameraControl,
+    /// A violation was acknowledged.
+    #[serde(rename = "violation.acknowledge")]
+    ViolationAcknowledge,
+    /// A violation was deleted.
+    #[serde(rename = "violation.delete")]
+    ViolationDelete,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 29] = [
         AuditAction::AuthLogin,
         AuditAction::AuthLogout,
         AuditAction::UserCreate,
@@ -231,6 +249,12 @@ impl AuditAction {
         AuditAction::AccessDenied,
         AuditAction::AuditRead,
         AuditAction::AuditExport,
+        AuditAction::CameraCreate,
+        AuditAction::CameraUpdate,
+        AuditAction::CameraDelete,
+        AuditAction::CameraControl,
+        AuditAction::ViolationAcknowledge,
+        AuditAction::ViolationDelete,
     ];
 
     /// The stored, dotted name (`auth.login`); what filters and events match on.
@@ -259,6 +283,12 @@ impl AuditAction {
             AuditAction::AccessDenied => "access.denied",
             AuditAction::AuditRead => "audit.read",
             AuditAction::AuditExport => "audit.export",
+            AuditAction::CameraCreate => "camera.create",
+            AuditAction::CameraUpdate => "camera.update",
+            AuditAction::CameraDelete => "camera.delete",
+            AuditAction::CameraControl => "camera.control",
+            AuditAction::ViolationAcknowledge => "violation.acknowledge",
+            AuditAction::ViolationDelete => "violation.delete",
         }
     }
 }
@@ -378,6 +408,12 @@ mod tests {
                 "access.denied",
                 "audit.read",
                 "audit.export",
+                "camera.create",
+                "camera.update",
+                "camera.delete",
+                "camera.control",
+                "violation.acknowledge",
+                "violation.delete",
             ]
         );
     }

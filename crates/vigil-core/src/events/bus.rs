@@ -49,6 +49,8 @@ struct Inner {
     db: Database,
     store_id: String,
     tx: broadcast::Sender<Arc<Event>>,
+    /// Transient events ([`EventKind::is_transient`]): this instance only, id 0.
+    transient: broadcast::Sender<Arc<Event>>,
     poke: Notify,
     hooks: RwLock<Vec<Hook>>,
     /// The newest id the pump has delivered.
@@ -109,6 +111,7 @@ impl EventBus {
     pub async fn open(db: Database, options: BusOptions) -> Result<EventBus, EventError> {
         let (store_id, last_id) = store::open_head(&db).await?;
         let (tx, _) = broadcast::channel(options.buffer.max(1));
+        let (transient, _) = broadcast::channel(options.buffer.max(1));
         let (redis_out, redis) = match options.redis {
             Some((url, channel)) => {
                 let (out, relay) = super::relay::RedisRelay::new(&url, channel)?;
@@ -121,6 +124,7 @@ impl EventBus {
                 db,
                 store_id,
                 tx,
+                transient,
                 poke: Notify::new(),
                 hooks: RwLock::new(Vec::new()),
                 delivered: watch::Sender::new(last_id),
@@ -160,9 +164,24 @@ impl EventBus {
     /// action's consequences, such as dropped cached credentials, hold by the time its
     /// caller answers); subscribers get it from the pump a moment later, in id order.
     /// Never waits on a subscriber.
+    ///
+    /// A transient kind ([`EventKind::is_transient`]) is not stored: it goes straight to
+    /// this instance's current subscribers with id 0, and no hook sees it.
     pub async fn publish(&self, kind: &EventKind) -> Result<Arc<Event>, EventError> {
         let payload = kind.payload()?;
         let kind_name = kind.type_name();
+        if kind.is_transient() {
+            let event = Arc::new(Event {
+                id: 0,
+                at: now_ms(),
+                kind: kind_name,
+                min_role: kind.min_role(),
+                payload,
+            });
+            // No receivers is fine: nobody is watching.
+            let _ = self.inner.transient.send(Arc::clone(&event));
+            return Ok(event);
+        }
         let encoded = serde_json::to_string(&payload)?;
         let draft = Draft {
             at: now_ms(),
@@ -233,6 +252,7 @@ impl EventBus {
         let rx = self.inner.tx.subscribe();
         let mut sub = Subscription {
             rx,
+            transient: self.inner.transient.subscribe(),
             filter,
             last_id: after.unwrap_or(0),
             replay: std::collections::VecDeque::new(),
@@ -368,6 +388,7 @@ impl EventBus {
 #[derive(Debug)]
 pub struct Subscription {
     rx: broadcast::Receiver<Arc<Event>>,
+    transient: broadcast::Receiver<Arc<Event>>,
     filter: Filter,
     last_id: i64,
     replay: std::collections::VecDeque<Arc<Event>>,
@@ -386,6 +407,15 @@ impl Subscription {
             }
             let received = tokio::select! {
                 r = self.rx.recv() => r,
+                r = self.transient.recv() => match r {
+                    Ok(event) if self.filter.matches(&event) => {
+                        return Some(Delivery::Event(event));
+                    }
+                    // Transient events are lossy by design: a slow subscriber skips
+                    // some, without a gap marker (there is nothing to replay).
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
                 _ = self.closed.changed() => return None,
             };
             match received {

@@ -8,12 +8,36 @@ use serde::{Deserialize, Serialize};
 use vigil_auth::audit::AuditRecord;
 use vigil_auth::Role;
 
+use crate::cameras::model::{CameraView, Detections, StateChange, ViolationView};
+use crate::cameras::ViolationId;
+
 /// Something that happened, typed, before it is published.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     /// An audit record was appended (`audit.<action>`, e.g. `audit.user.create`);
     /// admins only, like the audit log itself (it names users and addresses).
     Audit(AuditRecord),
+    /// A camera was added, changed or removed (`camera.created|updated|deleted`).
+    CameraChanged {
+        /// `created`, `updated` or `deleted`.
+        action: &'static str,
+        /// The camera as it is now (as it was, for `deleted`).
+        camera: Box<CameraView>,
+    },
+    /// A camera's state changed (`camera.state`).
+    CameraState(StateChange),
+    /// The faces of an analysed frame (`camera.detections`): transient, see
+    /// [`EventKind::is_transient`].
+    Detections(Detections),
+    /// A violation was stored or acknowledged (`violation.created|acknowledged`).
+    Violation {
+        /// `created` or `acknowledged`.
+        action: &'static str,
+        /// The violation.
+        violation: Box<ViolationView>,
+    },
+    /// A violation was deleted (`violation.deleted`).
+    ViolationDeleted(ViolationId),
 }
 
 impl EventKind {
@@ -21,6 +45,11 @@ impl EventKind {
     pub fn type_name(&self) -> String {
         match self {
             EventKind::Audit(record) => format!("audit.{}", record.action),
+            EventKind::CameraChanged { action, .. } => format!("camera.{action}"),
+            EventKind::CameraState(_) => "camera.state".into(),
+            EventKind::Detections(_) => "camera.detections".into(),
+            EventKind::Violation { action, .. } => format!("violation.{action}"),
+            EventKind::ViolationDeleted(_) => "violation.deleted".into(),
         }
     }
 
@@ -28,6 +57,12 @@ impl EventKind {
     pub fn min_role(&self) -> Role {
         match self {
             EventKind::Audit(_) => Role::Admin,
+            // Viewers watch cameras and their violations.
+            EventKind::CameraChanged { .. }
+            | EventKind::CameraState(_)
+            | EventKind::Detections(_)
+            | EventKind::Violation { .. }
+            | EventKind::ViolationDeleted(_) => Role::Viewer,
         }
     }
 
@@ -35,7 +70,22 @@ impl EventKind {
     pub fn payload(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self {
             EventKind::Audit(record) => serde_json::to_value(record),
+            EventKind::CameraChanged { camera, .. } => Ok(serde_json::json!({ "camera": camera })),
+            EventKind::CameraState(change) => serde_json::to_value(change),
+            EventKind::Detections(detections) => serde_json::to_value(detections),
+            EventKind::Violation { violation, .. } => {
+                Ok(serde_json::json!({ "violation": violation }))
+            }
+            EventKind::ViolationDeleted(id) => Ok(serde_json::json!({ "id": id })),
         }
+    }
+
+    /// Whether the event is delivered live only, never stored or replayed: per-frame
+    /// detections, several a second per camera, which nobody needs after the moment
+    /// (stats and violations keep what lasts). They reach this instance's subscribers
+    /// only, with id 0.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, EventKind::Detections(_))
     }
 }
 

@@ -610,8 +610,21 @@ fn local_url(input: &str, kind: &'static str) -> Result<Url, SourceUrlError> {
 }
 
 fn parse_file(input: &str, rules: &SourceRules) -> Result<FileSource, SourceUrlError> {
-    let url = local_url(input, "file")?;
-    let path = url.to_file_path().map_err(|_| SourceUrlError::NotAPath)?;
+    // `file:NAME` (no slash after the colon) names a file in the camera files folder,
+    // the short form users type; `file:///abs/path` is the full form.
+    let path = match input
+        .get(5..)
+        .filter(|rest| !rest.starts_with('/') && !rest.is_empty())
+    {
+        Some(name) if input[..5].eq_ignore_ascii_case("file:") => {
+            check_dot_segments(input)?;
+            rules.files_dir.join(name)
+        }
+        _ => {
+            let url = local_url(input, "file")?;
+            url.to_file_path().map_err(|_| SourceUrlError::NotAPath)?
+        }
+    };
     let shown_dir = rules.files_dir.display().to_string();
     let dir = rules
         .files_dir

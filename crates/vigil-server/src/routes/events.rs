@@ -110,6 +110,9 @@ pub async fn stream(
 
 fn sse_event(delivery: &Delivery) -> SseEvent {
     match delivery {
+        // Transient events (id 0) carry no SSE id: a reconnect must resume after the
+        // last stored event, which they are not.
+        Delivery::Event(event) if event.id == 0 => SseEvent::default().data(json_text(delivery)),
         Delivery::Event(event) => SseEvent::default()
             .id(event.id.to_string())
             .data(json_text(delivery)),

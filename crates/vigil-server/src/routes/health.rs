@@ -86,6 +86,36 @@ pub struct Readiness {
     /// answering requests, so it is named here (`ok: false`) and in the logs and metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks: Option<TasksReadiness>,
+    /// Details: ffmpeg and each running camera's state. Reported but not required: an
+    /// offline camera is its source's problem, not a reason to stop serving.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cameras: Option<CamerasReadiness>,
+}
+
+/// Cameras in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CamerasReadiness {
+    /// False when ffmpeg cannot run or a running camera is offline.
+    pub ok: bool,
+    /// `ffmpeg -version` (needed by `rtsp`, `file` and `device` cameras).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ffmpeg: Option<Check>,
+    /// Each running camera.
+    pub cameras: Vec<CameraReadiness>,
+}
+
+/// One camera in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraReadiness {
+    /// Camera id.
+    pub id: String,
+    /// Camera name.
+    pub name: String,
+    /// `starting`, `online`, `offline` or `stopped`.
+    pub state: String,
+    /// Why it is offline, in plain words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The background tasks' state in `/readyz`.
@@ -207,6 +237,7 @@ pub async fn readyz(
         vision: None,
         redis: None,
         tasks: None,
+        cameras: None,
     };
     let viewer = principal.is_some_and(|Extension(p)| {
         p.role >= Role::Viewer
@@ -227,6 +258,28 @@ pub async fn readyz(
         }
         body.vision = Some(vision);
         body.tasks = Some(TasksReadiness::from_runtime(state.runtime.snapshot()));
+        body.cameras = state.cameras.as_ref().map(|cameras| {
+            let ffmpeg = report
+                .as_ref()
+                .and_then(|r| r.ffmpeg.clone())
+                .map(Check::from);
+            let cameras: Vec<CameraReadiness> = cameras
+                .statuses()
+                .into_iter()
+                .map(|(id, name, status)| CameraReadiness {
+                    id: id.into_string(),
+                    name,
+                    state: status.state.as_str().to_string(),
+                    error: status.error,
+                })
+                .collect();
+            CamerasReadiness {
+                ok: ffmpeg.as_ref().is_none_or(|c| c.ok)
+                    && cameras.iter().all(|c| c.state != "offline"),
+                ffmpeg,
+                cameras,
+            }
+        });
     }
     let status = if ready {
         StatusCode::OK
@@ -268,6 +321,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     state.metrics.observe_tasks(&state.runtime.snapshot());
     if let Some(vision) = &state.vision {
         state.metrics.observe_lanes(&vision.pool.stats());
+    }
+    if let Some(cameras) = &state.cameras {
+        state.metrics.observe_cameras(cameras);
     }
     let (size, idle) = state.health.pool_stats();
     state.metrics.db_pool_connections.set(i64::from(size));

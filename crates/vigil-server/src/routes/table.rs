@@ -42,7 +42,10 @@ use vigil_config::Settings;
 use vigil_core::Role;
 
 use super::console::Nav;
-use super::{analyze, apikeys, assets, audit, auth, console, docs, events, health, uploads, users};
+use super::{
+    analyze, apikeys, assets, audit, auth, cameras, console, docs, events, health, uploads, users,
+    violations,
+};
 use crate::auth::access::Access::{self, Account, AccountPage, Page, Public, PublicPage};
 use crate::ratelimits::RouteClass;
 use crate::state::AppState;
@@ -365,6 +368,81 @@ pub static ROUTES: &[Route] = &[
         routes!(analyze::analyze)
     })
     .body(BodyClass::Image),
+    // Cameras, violations and statistics: viewers watch, operators manage.
+    Route::api(Method::GET, "/api/v1/cameras", VIEWER, || {
+        routes!(cameras::list)
+    }),
+    Route::api(Method::POST, "/api/v1/cameras", OPERATOR, || {
+        routes!(cameras::create)
+    }),
+    Route::api(Method::POST, "/api/v1/cameras/test", OPERATOR, || {
+        routes!(cameras::test)
+    }),
+    Route::api(Method::GET, "/api/v1/cameras/{id}", VIEWER, || {
+        routes!(cameras::get_one)
+    }),
+    Route::api(Method::PATCH, "/api/v1/cameras/{id}", OPERATOR, || {
+        routes!(cameras::update)
+    }),
+    Route::api(Method::DELETE, "/api/v1/cameras/{id}", OPERATOR, || {
+        routes!(cameras::delete)
+    }),
+    Route::api(Method::POST, "/api/v1/cameras/{id}/start", OPERATOR, || {
+        routes!(cameras::start)
+    }),
+    Route::api(Method::POST, "/api/v1/cameras/{id}/stop", OPERATOR, || {
+        routes!(cameras::stop)
+    }),
+    Route::api(
+        Method::GET,
+        "/api/v1/cameras/{id}/snapshot.jpg",
+        VIEWER,
+        || routes!(cameras::snapshot),
+    )
+    .body(BodyClass::Download),
+    Route::api(Method::GET, "/api/v1/cameras/{id}/stream", VIEWER, || {
+        routes!(cameras::stream)
+    })
+    .body(BodyClass::Stream),
+    Route::api(Method::GET, "/api/v1/cameras/{id}/ws", OPERATOR, || {
+        routes!(cameras::websocket)
+    })
+    .body(BodyClass::Stream),
+    Route::api(Method::GET, "/api/v1/violations", VIEWER, || {
+        routes!(violations::list)
+    }),
+    Route::api(Method::GET, "/api/v1/violations/export.csv", VIEWER, || {
+        routes!(violations::export)
+    }),
+    Route::api(Method::GET, "/api/v1/violations/{id}", VIEWER, || {
+        routes!(violations::get_one)
+    }),
+    Route::api(Method::DELETE, "/api/v1/violations/{id}", OPERATOR, || {
+        routes!(violations::delete)
+    }),
+    Route::api(
+        Method::POST,
+        "/api/v1/violations/{id}/acknowledge",
+        OPERATOR,
+        || routes!(violations::acknowledge),
+    ),
+    Route::api(
+        Method::GET,
+        "/api/v1/violations/{id}/frame.jpg",
+        VIEWER,
+        || routes!(violations::frame),
+    )
+    .body(BodyClass::Download),
+    Route::api(
+        Method::GET,
+        "/api/v1/violations/{id}/face.jpg",
+        VIEWER,
+        || routes!(violations::face),
+    )
+    .body(BodyClass::Download),
+    Route::api(Method::GET, "/api/v1/stats", VIEWER, || {
+        routes!(violations::stats)
+    }),
     // Console pages. The nav lists the rows with `.nav(…)` in this order.
     Route::page("/", Page(Role::Viewer), || get(console::home)).nav(
         Nav::Home,

@@ -387,6 +387,15 @@ impl Tracker {
         self.tracks.is_empty()
     }
 
+    /// The live tracks as of the last update (`visible`: seen in that frame), by
+    /// increasing id: what a frame the motion gate skipped still shows.
+    pub fn tracks(&self) -> Vec<ActiveTrack> {
+        let last = self.frame_index.saturating_sub(1);
+        let mut tracks: Vec<ActiveTrack> = self.tracks.iter().map(|t| t.active(last)).collect();
+        tracks.sort_by_key(|t| t.id);
+        tracks
+    }
+
     /// Feeds one analysed frame: `at` is its time since any fixed origin (expected not to
     /// go backwards; if it does, absences count as zero rather than failing), `frame` its
     /// size (for the identity threshold and zones), `faces` what was detected in it.

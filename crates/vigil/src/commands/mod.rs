@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod backup;
 pub mod bench;
 mod bench_http;
+pub mod camera;
 pub mod config;
 pub mod eval;
 pub mod serve;
