@@ -29,7 +29,7 @@ function card(camera) {
     "p",
     { className: "hint" },
     `${KIND_WORDS[camera.kind] || camera.kind}${camera.url && camera.kind !== "browser" ? `: ${camera.url}` : ""}. `,
-    `${camera.detect_fps} pictures a second analysed at ${camera.detect_width} px, faces above ${Math.round((camera.confidence ?? 0) * 100)}% confidence`,
+    `${camera.detect_fps} pictures a second analysed at ${camera.detect_width} px; a violation when ${Math.round((camera.confidence ?? 0) * 100)}% sure`,
     camera.motion_gating ? ", only when something moves." : ".",
     camera.enabled ? "" : " Turned off.",
   );

@@ -533,15 +533,67 @@ async fn the_live_compliance_pages_render_under_the_csp() {
     b.tab().await;
     assert_eq!(b.focused_id().await, "cam-test");
     // Testing with no address says so instead of calling the server.
-    b.client
-        .find(Locator::Id("cam-test"))
-        .await
-        .expect("test button")
-        .send_keys("\u{E007}")
-        .await
-        .expect("press Enter");
+    let press = |id: &'static str| {
+        let client = b.client.clone();
+        async move {
+            client
+                .find(Locator::Id(id))
+                .await
+                .unwrap_or_else(|e| panic!("#{id}: {e}"))
+                .send_keys("\u{E007}")
+                .await
+                .expect("press Enter");
+        }
+    };
+    press("cam-test").await;
     let said = b.wait_for_text("#cam-test-result").await;
     assert!(said.contains("address"), "{said}");
+    if camera.is_none() {
+        drop(b);
+        server.stop().await;
+        return;
+    }
+    // A cloud-metadata address is refused, and the page says why in words.
+    b.type_into("#cam-url", "http://169.254.169.254/latest")
+        .await;
+    press("cam-test").await;
+    wait_for_js(
+        &b,
+        "the refused address is explained",
+        "const r = document.getElementById('cam-test-result'); \
+         return r.classList.contains('error') && !r.textContent.includes('Connecting') ? r.textContent : null;",
+        |v| v.as_str().is_some_and(|s| s.len() > 20),
+    )
+    .await;
+    // Adding a browser camera from the form puts its card in the list.
+    b.type_into("#cam-name", "Front desk").await;
+    b.client
+        .find(Locator::Id("cam-kind"))
+        .await
+        .expect("source")
+        .select_by_value("browser")
+        .await
+        .expect("choose the browser source");
+    press("cam-save").await;
+    let cards = wait_for_js(
+        &b,
+        "the new camera's card",
+        "return [...document.querySelectorAll('#camera-list li h2')].map(h => h.textContent);",
+        |v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|n| n == "Front desk"))
+        },
+    )
+    .await;
+    assert_eq!(cards.as_array().map(Vec::len), Some(2), "{cards}");
+    let listed = server.get_json("/api/v1/cameras").await;
+    let desk = listed
+        .as_array()
+        .and_then(|cams| cams.iter().find(|c| c["name"] == "Front desk"))
+        .cloned()
+        .expect("the camera is stored");
+    assert_eq!(desk["kind"], "browser", "{desk}");
+    b.assert_no_csp_violations("/cameras after adding").await;
     drop(b);
     server.stop().await;
 }
