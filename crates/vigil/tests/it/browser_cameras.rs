@@ -426,6 +426,36 @@ async fn a_browser_camera_raises_one_violation_for_a_bare_face_and_none_for_a_ma
     .await;
     b.screenshot("violations-page").await;
     b.assert_no_csp_violations("/violations").await;
+
+    // Escape closes the picture; an operator acknowledges with a note from the keyboard.
+    b.client
+        .active_element()
+        .await
+        .expect("focus")
+        .send_keys("\u{E00C}")
+        .await
+        .expect("Escape");
+    b.type_into(&format!("#note-{vid}"), "spoke to her at the door\u{E007}")
+        .await;
+    let acked = b.wait_for_text(&format!("{card} .ack")).await;
+    assert!(
+        acked.contains(ADMIN) && acked.contains("spoke to her"),
+        "{acked}"
+    );
+    let stored = server.get_json(&format!("/api/v1/violations/{vid}")).await;
+    assert_eq!(stored["acknowledged"]["by"], ADMIN, "{stored}");
+    assert_eq!(stored["acknowledged"]["note"], "spoke to her at the door");
+
+    // The camera's page counts it among today's numbers.
+    b.open(&server.url(&format!("/cameras/{bare}"))).await;
+    wait_for_js(
+        &b,
+        "today's violations on the camera page",
+        "return document.getElementById('today-violations').textContent;",
+        |v| v == "1",
+    )
+    .await;
+    b.assert_no_csp_violations("the camera page").await;
     drop(b);
 
     // The same portrait with a mask: faces seen, no violation.
