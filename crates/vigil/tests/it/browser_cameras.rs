@@ -647,3 +647,97 @@ async fn the_live_compliance_pages_render_under_the_csp() {
     drop(b);
     server.stop().await;
 }
+
+/// A `file` camera looping a real portrait: the live wall shows its annotated feed with
+/// the state badge and what it sees now (from the event stream), and the statistics
+/// page draws it by name once it has counted something.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_wall_and_the_stats_page_show_a_running_file_camera() {
+    if !crate::cameras::have_ffmpeg() {
+        return;
+    }
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let files = tempfile::tempdir().expect("tempdir");
+    crate::cameras::clip_of(
+        "portrait_matplotlib_grace_hopper.jpg",
+        files.path(),
+        "hall.mp4",
+    );
+    let server = crate::cameras::camera_server(files.path()).await;
+    server.add_person(ADMIN, Role::Admin, ADMIN_PASSWORD).await;
+    let resp = server
+        .client
+        .post(server.url("/api/v1/cameras"))
+        .json(&json!({"name": "Hall", "url": "file:hall.mp4", "detect_fps": 5}))
+        .send()
+        .await
+        .expect("add the camera");
+    assert_eq!(resp.status(), 201);
+    let camera: Value = resp.json().await.expect("camera JSON");
+    let id = camera["id"].as_str().expect("id").to_string();
+    crate::cameras::wait_for_camera(&server, &id, LIVE_WAIT, "online", |c| {
+        c["status"]["state"] == "online"
+    })
+    .await;
+
+    sign_in(&b, &server, Some("/live")).await;
+    b.wait_for_path("/live").await;
+    let tile = format!("#wall li[data-camera=\"{id}\"]");
+    wait_for_js_within(
+        &b,
+        LIVE_WAIT,
+        "the tile shows the camera's frames",
+        &format!(
+            "const img = document.querySelector('{tile} img'); return img ? img.naturalWidth : 0;"
+        ),
+        |v| v.as_i64().is_some_and(|w| w > 0),
+    )
+    .await;
+    let badge = b.wait_for_text(&format!("{tile} .badge")).await;
+    assert_eq!(badge, "online");
+    let now = wait_for_js_within(
+        &b,
+        LIVE_WAIT,
+        "what the camera sees now",
+        &format!("return document.querySelector('{tile} .now').textContent;"),
+        |v| v.as_str().is_some_and(|s| s.contains("face")),
+    )
+    .await;
+    assert!(
+        now.as_str().is_some_and(|s| s.contains("without a mask")),
+        "the bare face is seen as such: {now}"
+    );
+    b.screenshot("live-wall").await;
+    b.assert_no_csp_violations("/live with a camera").await;
+
+    // Once the person has raised their violation, the statistics show the camera.
+    let deadline = Instant::now() + LIVE_WAIT;
+    while violations_of(&server, &id).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no violation from the file camera"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    b.open(&server.url("/stats")).await;
+    wait_for_js_within(
+        &b,
+        LIVE_WAIT,
+        "the compliance chart names the camera",
+        "const legend = document.querySelector('#chart-compliance .u-legend'); \
+         return legend ? legend.textContent : '';",
+        |v| v.as_str().is_some_and(|s| s.contains("Hall")),
+    )
+    .await;
+    let counted = b.wait_for_text("#t-violations").await;
+    assert!(
+        counted.parse::<u32>().is_ok_and(|n| n >= 1),
+        "violations today: {counted}"
+    );
+    b.screenshot("stats-with-a-camera").await;
+    b.assert_no_csp_violations("/stats with a camera").await;
+    drop(b);
+    server.stop().await;
+}
