@@ -166,6 +166,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _guard = telemetry::init(&settings)?;
             bench::run_lanes(&settings, args).await
         }
+        Command::Bench(args) if args.live => {
+            let settings = vigil_config::load::load_unvalidated(&overrides)?;
+            let _guard = telemetry::init(&settings)?;
+            bench::run_live(&settings, args).await
+        }
         Command::Bench(args) => vision_command(&overrides, move |s| bench::run(&s, args)).await,
         Command::User(cmd) => {
             let settings = load(&overrides)?;

@@ -23,6 +23,7 @@
 //! logged; every network source passes the SSRF guard after DNS resolution, at each
 //! (re)connection, and the connection goes to the address that was checked.
 
+pub mod live_bench;
 pub mod model;
 mod process;
 mod source;

@@ -166,6 +166,11 @@ impl Cameras {
         let now = now_ms();
         let until = query.until.unwrap_or(now);
         let since = query.since.unwrap_or(now - now.rem_euclid(86_400_000));
+        if since < 0 || until < 0 {
+            return Err(Error::InvalidFilter(
+                "since and until are Unix milliseconds, not negative".into(),
+            ));
+        }
         if since >= until {
             return Err(Error::InvalidFilter("since must be before until".into()));
         }
@@ -174,8 +179,11 @@ impl Cameras {
                 "at most {MAX_BUCKETS} buckets per query: use a larger bucket or a shorter range"
             )));
         }
-        let camera = match &query.camera {
-            Some(c) => Some(CameraId::parse(c)?),
+        let camera = match query.camera.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => Some(
+                CameraId::parse(c)
+                    .map_err(|_| Error::InvalidFilter("camera must be a camera id".into()))?,
+            ),
             None => None,
         };
         // Rounded down to the second so polls within one second share an answer.

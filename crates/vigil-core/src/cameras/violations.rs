@@ -212,7 +212,7 @@ impl ViolationQuery {
             }
         }
         Ok(ViolationFilter {
-            camera_id: match &self.camera {
+            camera_id: match self.camera.as_deref().filter(|c| !c.is_empty()) {
                 Some(c) => Some(
                     CameraId::parse(c)
                         .map_err(|_| Error::InvalidFilter("camera must be a camera id".into()))?

@@ -78,6 +78,24 @@ pub struct BenchArgs {
     /// With --lanes: frames per second of the live source.
     #[arg(long, default_value_t = 30.0, requires = "lanes")]
     pub fps: f64,
+    /// Instead of the models, measure live cameras: N `file` cameras looping a clip
+    /// through ffmpeg at 5 detect-fps each, with motion gating off and on; frames
+    /// analysed, dropped, CPU and RSS per stream (needs ffmpeg).
+    #[arg(long, conflicts_with_all = ["http", "lanes"])]
+    pub live: bool,
+    /// With --live: stream counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8,12,16,20,24", requires = "live")]
+    pub streams: Vec<usize>,
+    /// With --live: motion gating settings to measure (`off`, `on`).
+    #[arg(long, value_delimiter = ',', default_value = "off,on", requires = "live")]
+    pub gating: Vec<String>,
+    /// With --live: timed seconds per measurement (after 4 s of warm-up).
+    #[arg(long, default_value_t = 15.0, requires = "live")]
+    pub seconds: f64,
+    /// With --live: the clip to loop [default: made from testdata/images/bench_640x480.jpg,
+    /// still but for one second of panning in every 12].
+    #[arg(long, requires = "live")]
+    pub clip: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -146,6 +164,69 @@ pub async fn run_http(args: BenchArgs) -> anyhow::Result<()> {
     })
     .await
     .context("while benchmarking over HTTP")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}
+
+/// Runs `vigil bench --live`.
+pub async fn run_live(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
+    use vigil_core::cameras::live_bench::{bench_live, make_clip, LiveBenchConfig};
+    if !(args.seconds.is_finite() && args.seconds >= 1.0 && args.seconds <= 3600.0) {
+        anyhow::bail!("--seconds must be between 1 and 3600");
+    }
+    if args.streams.is_empty() || args.streams.iter().any(|&n| n == 0 || n > 256) {
+        anyhow::bail!("--streams values must be between 1 and 256");
+    }
+    let gating = args
+        .gating
+        .iter()
+        .map(|g| match g.as_str() {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            other => Err(anyhow::anyhow!("--gating takes `on` or `off`, not `{other}`")),
+        })
+        .collect::<anyhow::Result<Vec<bool>>>()?;
+    let settings = args.apply(settings);
+    let scratch = tempfile::tempdir()?;
+    let clip = match &args.clip {
+        Some(clip) => clip.clone(),
+        None => {
+            let ffmpeg = vigil_core::cameras::MediaTools::from_settings(&settings)
+                .ffmpeg()
+                .map_err(|e| anyhow::anyhow!(e.plain_words()))?;
+            let out = scratch.path().join("bench-clip.mp4");
+            let photo = args
+                .image
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(HTTP_BENCH_IMAGE));
+            make_clip(ffmpeg.path(), &photo, &out)?;
+            out
+        }
+    };
+    let load = settings.clone();
+    let service = tokio::task::spawn_blocking(move || VisionService::load(&load))
+        .await
+        .context("the model loader thread failed")?
+        .context("while loading models")?;
+    let report = bench_live(
+        &settings,
+        Arc::new(service),
+        &LiveBenchConfig {
+            streams: args.streams.clone(),
+            gating,
+            clip,
+            detect_fps: 5.0,
+            width: 640,
+            warmup: Duration::from_secs(4),
+            seconds: Duration::from_secs_f64(args.seconds),
+        },
+    )
+    .await
+    .context("while benchmarking live cameras")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
