@@ -645,6 +645,41 @@ async fn the_live_compliance_pages_render_under_the_csp() {
     assert_eq!(desk["kind"], "browser", "{desk}");
     b.assert_no_csp_violations("/cameras after adding").await;
     drop(b);
+
+    // A viewer watches: the cameras without the form or buttons, no "try an image".
+    let viewer = Browser::start().await.expect("a second browser");
+    server
+        .add_person("vic", Role::Viewer, "viewer passphrase for vic")
+        .await;
+    viewer.open(&server.url("/login?next=/cameras")).await;
+    viewer.type_into("#username", "vic").await;
+    viewer
+        .type_into("#password", "viewer passphrase for vic\u{E007}")
+        .await;
+    viewer.wait_for_path("/cameras").await;
+    let names = viewer.wait_for_text("#camera-list").await;
+    assert!(names.contains("Front desk"), "{names}");
+    let controls = viewer
+        .client
+        .execute(
+            "return [document.querySelectorAll('#camera-form, #camera-list button').length, \
+             [...document.querySelectorAll('nav a')].map(a => a.textContent)];",
+            vec![],
+        )
+        .await
+        .expect("controls");
+    assert_eq!(
+        controls[0], 0,
+        "a viewer gets no camera controls: {controls}"
+    );
+    assert!(
+        !controls[1].to_string().contains("Try an image"),
+        "{controls}"
+    );
+    viewer
+        .assert_no_csp_violations("/cameras as a viewer")
+        .await;
+    drop(viewer);
     server.stop().await;
 }
 
