@@ -23,6 +23,41 @@ feed.addEventListener("error", () => {
   }, 3000);
 });
 
+/** The camera's zones (where violations count) drawn over its feed, and named below it. */
+function drawZones() {
+  const canvas = document.getElementById("camera-zones");
+  const zones = Array.isArray(camera?.zones) ? camera.zones : [];
+  canvas.dataset.zones = String(zones.length);
+  document.getElementById("camera-zones-list").textContent = zones.length
+    ? `Violations count only inside: ${zones.map((z) => z.name).join(", ")} (outlined in yellow).`
+    : "";
+  canvas.hidden = !zones.length || feed.hidden || !feed.clientWidth;
+  if (canvas.hidden) return;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(feed.clientWidth * ratio);
+  canvas.height = Math.round(feed.clientHeight * ratio);
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.lineWidth = 2 * ratio;
+  ctx.font = `600 ${Math.round(13 * ratio)}px system-ui, sans-serif`;
+  for (const zone of zones) {
+    const points = (zone.points || []).map(([x, y]) => [x * canvas.width, y * canvas.height]);
+    if (points.length < 3) continue;
+    ctx.beginPath();
+    points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+    ctx.fillStyle = "rgba(244, 180, 0, 0.15)";
+    ctx.fill();
+    ctx.setLineDash([8 * ratio, 5 * ratio]);
+    ctx.strokeStyle = "#f4b400";
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = "#f4b400";
+    ctx.fillText(zone.name, points[0][0] + 4 * ratio, points[0][1] + 16 * ratio);
+  }
+}
+if (typeof ResizeObserver === "function") new ResizeObserver(drawZones).observe(feed);
+
 function showState() {
   const status = camera.status || {};
   setBadge(document.getElementById("camera-state"), status.state);
@@ -62,6 +97,7 @@ async function loadCamera() {
   document.getElementById("camera-snapshot").href = `${path}/snapshot.jpg`;
   document.getElementById("camera-browser-link").hidden = camera.kind !== "browser" || root.dataset.canOperate !== "true";
   showState();
+  drawZones();
   return true;
 }
 

@@ -705,7 +705,12 @@ async fn the_live_wall_and_the_stats_page_show_a_running_file_camera() {
     let resp = server
         .client
         .post(server.url("/api/v1/cameras"))
-        .json(&json!({"name": "Hall", "url": "file:hall.mp4", "detect_fps": 5}))
+        .json(&json!({
+            "name": "Hall",
+            "url": "file:hall.mp4",
+            "detect_fps": 5,
+            "zones": [{"name": "door", "points": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}],
+        }))
         .send()
         .await
         .expect("add the camera");
@@ -773,6 +778,26 @@ async fn the_live_wall_and_the_stats_page_show_a_running_file_camera() {
     );
     b.screenshot("stats-with-a-camera").await;
     b.assert_no_csp_violations("/stats with a camera").await;
+
+    // The camera's page outlines its zone over the feed and names it; the violation was
+    // raised inside it.
+    assert_eq!(violations_of(&server, &id).await[0]["zone"], "door");
+    b.open(&server.url(&format!("/cameras/{id}"))).await;
+    wait_for_js_within(
+        &b,
+        LIVE_WAIT,
+        "the zone is drawn over the feed",
+        "const c = document.getElementById('camera-zones'); \
+         const feed = document.getElementById('camera-feed'); \
+         return !c.hidden && c.dataset.zones === '1' && feed.naturalWidth > 0 && c.height > 100;",
+        |v| v == true,
+    )
+    .await;
+    let named = b.wait_for_text("#camera-zones-list").await;
+    assert!(named.contains("door"), "{named}");
+    b.screenshot("camera-with-a-zone").await;
+    b.assert_no_csp_violations("the camera page with a zone")
+        .await;
     drop(b);
     server.stop().await;
 }
