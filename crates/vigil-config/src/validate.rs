@@ -48,6 +48,17 @@ impl Settings {
             |key, env, message: String| errors.push(ValidationError { key, env, message });
         let strict = self.profile != Profile::Development;
 
+        if !(1..=1000).contains(&self.cameras.max_viewers) {
+            fail(
+                "cameras.max_viewers",
+                "VIGIL_CAMERAS__MAX_VIEWERS",
+                format!(
+                    "must be between 1 and 1000, not {}",
+                    self.cameras.max_viewers
+                ),
+            );
+        }
+
         if strict {
             match &self.secret_key {
                 None => fail(

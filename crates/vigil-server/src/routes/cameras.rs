@@ -179,6 +179,7 @@ pub struct TestRequest {
 /// that is refused outright (scheme, folder, address) is a 422.
 #[utoipa::path(post, path = "/api/v1/cameras/test", tag = "cameras", request_body = TestRequest,
     responses((status = 200, description = "What the test found", body = TestReport),
+              (status = 409, description = "Too many tests running at once", body = ErrorBody),
               (status = 422, description = "URL refused", body = ErrorBody),
               (status = 503, description = "Cameras unavailable", body = ErrorBody)))]
 pub async fn test(
