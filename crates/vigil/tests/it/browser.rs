@@ -6,6 +6,7 @@
 //! (`CI=true`) that is a failure. Every page visited is also checked for Content Security
 //! Policy violations, read from the browser's console log (`goog:loggingPrefs`).
 
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,12 @@ pub(crate) struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver leads its own process group (see `start`), and Chromium's many
+        // processes are in it: kill the whole group, or a test that fails before
+        // closing its session leaves a browser behind (hundreds, over a day of runs).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -65,6 +72,7 @@ impl Browser {
         };
         let driver_port = free_port();
         let driver = Command::new(chromedriver)
+            .process_group(0)
             .arg(format!("--port={driver_port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
