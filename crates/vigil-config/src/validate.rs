@@ -63,7 +63,10 @@ impl Settings {
             fail(
                 "cameras.max_viewers",
                 "VIGIL_CAMERAS__MAX_VIEWERS",
-                format!("must be between 1 and 1000, not {}", self.cameras.max_viewers),
+                format!(
+                    "must be between 1 and 1000, not {}",
+                    self.cameras.max_viewers
+                ),
             );
         }
 

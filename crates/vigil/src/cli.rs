@@ -86,7 +86,7 @@ pub enum Command {
     /// Evaluate detection or mask accuracy on labelled test images. Safe while the server runs.
     Eval(crate::commands::eval::EvalArgs),
     /// Measure model latency per engine and thread count, with --http a running server's /api/v1/analyze (throughput, p50/p99), or with --lanes interactive latency alone and under batch + live load. Safe while the server runs (numbers skewed if busy).
-    Bench(crate::commands::bench::BenchArgs),
+    Bench(Box<crate::commands::bench::BenchArgs>),
     /// Manage users: add, set passwords, list, disable (safe while the server runs).
     #[command(subcommand)]
     User(crate::commands::users::UserCommand),
@@ -159,19 +159,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) if args.http.is_some() => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
             let _guard = telemetry::init(&settings)?;
-            bench::run_http(args).await
+            bench::run_http(*args).await
         }
         Command::Bench(args) if args.lanes => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
             let _guard = telemetry::init(&settings)?;
-            bench::run_lanes(&settings, args).await
+            bench::run_lanes(&settings, *args).await
         }
         Command::Bench(args) if args.live => {
             let settings = vigil_config::load::load_unvalidated(&overrides)?;
             let _guard = telemetry::init(&settings)?;
-            bench::run_live(&settings, args).await
+            bench::run_live(&settings, *args).await
         }
-        Command::Bench(args) => vision_command(&overrides, move |s| bench::run(&s, args)).await,
+        Command::Bench(args) => vision_command(&overrides, move |s| bench::run(&s, *args)).await,
         Command::User(cmd) => {
             let settings = load(&overrides)?;
             let _guard = telemetry::init(&settings)?;

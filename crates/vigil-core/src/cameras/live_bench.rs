@@ -289,7 +289,13 @@ async fn measure(
         d(after.4, before.4),
     );
     let per_stream = |x: f64| x / elapsed / n.max(1) as f64;
-    let pct = |x: f64| if frames > 0.0 { 100.0 * x / frames } else { 0.0 };
+    let pct = |x: f64| {
+        if frames > 0.0 {
+            100.0 * x / frames
+        } else {
+            0.0
+        }
+    };
     let cpu_pct = 100.0 * (cpu1 - cpu0) / elapsed;
     let in_fps = per_stream(frames);
     Ok(LiveBenchRow {
@@ -316,7 +322,16 @@ async fn measure(
 /// second of the picture panning (a person stepping in view), as a mostly still scene.
 pub fn make_clip(ffmpeg: &Path, photo: &Path, out: &Path) -> anyhow::Result<()> {
     let status = std::process::Command::new(ffmpeg)
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-i"])
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-i",
+        ])
         .arg(photo)
         .args([
             "-vf",

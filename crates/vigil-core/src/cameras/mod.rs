@@ -246,7 +246,12 @@ struct Inner {
     /// Counters per camera, kept across restarts of its worker (Prometheus counters
     /// must not go back).
     counters: Mutex<HashMap<CameraId, Arc<WorkerMetrics>>>,
+    /// "Test connection" runs ffprobe and ffmpeg: at most this many at once.
+    tests: tokio::sync::Semaphore,
 }
+
+/// Connection tests at once (each is an ffprobe and an ffmpeg child for up to ~20 s).
+const CONCURRENT_TESTS: usize = 2;
 
 impl std::fmt::Debug for Cameras {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -286,6 +291,7 @@ impl Cameras {
                 viewers: Mutex::new(HashMap::new()),
                 stats_cache: stats::StatsCache::default(),
                 counters: Mutex::new(HashMap::new()),
+                tests: tokio::sync::Semaphore::new(CONCURRENT_TESTS),
             }),
         }
     }
@@ -828,6 +834,11 @@ impl Cameras {
     /// source is (resolution, codec, frame rate) and the first frame's faces, or what
     /// went wrong in plain words.
     pub async fn test(&self, url: &str) -> Result<TestReport> {
+        let _permit = self.inner.tests.try_acquire().map_err(|_| {
+            Error::Conflict(format!(
+                "{CONCURRENT_TESTS} connection tests are already running; try again in a moment"
+            ))
+        })?;
         let source = self.check_url(url).await?;
         Ok(source::test(self, &source).await)
     }

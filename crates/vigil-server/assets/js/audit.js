@@ -2,23 +2,13 @@
 // of /api/v1/audit, renders it with textContent only, and points the CSV export and the
 // "older" link at the same filter. Times in the form are local (datetime-local) and are
 // sent to the API as Unix milliseconds.
-import { api, ApiFailure } from "./console.js";
+import { api, ApiFailure, filterQuery } from "./console.js";
 
 const params = new URLSearchParams(window.location.search);
 const FIELDS = ["action", "actor", "outcome", "limit"];
 
 function apiQuery() {
-  const q = new URLSearchParams();
-  for (const name of FIELDS) {
-    const v = params.get(name);
-    if (v) q.set(name, v);
-  }
-  for (const name of ["since", "until"]) {
-    const v = params.get(name);
-    const ms = v ? new Date(v).getTime() : NaN;
-    if (Number.isFinite(ms)) q.set(name, String(ms));
-  }
-  return q;
+  return filterQuery(params, FIELDS);
 }
 
 function cell(row, text, tag = "td") {

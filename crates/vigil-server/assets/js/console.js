@@ -26,7 +26,8 @@ export class ApiFailure extends Error {
   }
 }
 
-/** Calls the API; resolves to the JSON answer (null for 204), rejects with ApiFailure. */
+/** Calls the API; resolves to the JSON answer (null for 204), rejects with ApiFailure.
+ *  A Blob body (an image) is sent as it is, with its own type; anything else as JSON. */
 export async function api(method, url, body) {
   const headers = { Accept: "application/json" };
   const token = csrfMeta()?.content;
@@ -35,7 +36,10 @@ export async function api(method, url, body) {
   // the browser send `Origin: null` on these POSTs, which the server refuses) can break
   // the console's own requests; same-origin never sends anything to another site.
   const init = { method, headers, credentials: "same-origin", referrerPolicy: "same-origin" };
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    headers["Content-Type"] = body.type || "application/octet-stream";
+    init.body = body;
+  } else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -65,6 +69,22 @@ export async function api(method, url, body) {
     throw new ApiFailure(resp.status, err.code || `http_${resp.status}`, message, retry);
   }
   return data;
+}
+
+/** The API query for a filter page: the `fields` of its own query string as they are,
+ *  and `since`/`until` (local datetime-local values) as Unix milliseconds. */
+export function filterQuery(params, fields) {
+  const q = new URLSearchParams();
+  for (const name of fields) {
+    const v = params.get(name);
+    if (v) q.set(name, v);
+  }
+  for (const name of ["since", "until"]) {
+    const v = params.get(name);
+    const ms = v ? new Date(v).getTime() : NaN;
+    if (Number.isFinite(ms)) q.set(name, String(ms));
+  }
+  return q;
 }
 
 /** The live region for an element: its form's or row's, else the page's. */

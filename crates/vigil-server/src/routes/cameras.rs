@@ -179,6 +179,7 @@ pub struct TestRequest {
 /// that is refused outright (scheme, folder, address) is a 422.
 #[utoipa::path(post, path = "/api/v1/cameras/test", tag = "cameras", request_body = TestRequest,
     responses((status = 200, description = "What the test found", body = TestReport),
+              (status = 409, description = "Too many tests running at once", body = ErrorBody),
               (status = 422, description = "URL refused", body = ErrorBody),
               (status = 503, description = "Cameras unavailable", body = ErrorBody)))]
 pub async fn test(
@@ -303,17 +304,19 @@ pub async fn websocket(
             format!("this route needs a WebSocket handshake: {}", e.body_text()),
         )
     })?;
-    let (camera, input) = cameras(&state)?.browser_input(&id).await?;
+    let cameras = cameras(&state)?.clone();
+    let (camera, input) = cameras.browser_input(&id).await?;
     Ok(upgrade
         .max_message_size(MAX_BROWSER_FRAME)
-        .on_upgrade(move |socket| browser_session(socket, camera, input))
+        .on_upgrade(move |socket| browser_session(socket, cameras, camera, input))
         .into_response())
 }
 
 async fn browser_session(
     mut socket: WebSocket,
+    cameras: Cameras,
     camera: CameraView,
-    input: tokio::sync::mpsc::Sender<BrowserFrame>,
+    mut input: tokio::sync::mpsc::Sender<BrowserFrame>,
 ) {
     let hello = serde_json::json!({
         "type": "hello",
@@ -338,6 +341,17 @@ async fn browser_session(
             // Pings are answered by axum; text is not part of the protocol.
             _ => continue,
         };
+        if input.is_closed() {
+            // The camera restarted (its settings changed): follow it to its new worker.
+            match cameras.browser_input(camera.id.as_str()).await {
+                Ok((_, fresh)) => input = fresh,
+                Err(e) => {
+                    let error = serde_json::json!({"type": "error", "message": e.to_string()});
+                    let _ = socket.send(Message::Text(error.to_string().into())).await;
+                    return;
+                }
+            }
+        }
         let (reply_tx, reply_rx) = oneshot::channel::<FrameReply>();
         let reply = if input
             .try_send(BrowserFrame {

@@ -10,7 +10,7 @@
 //! missing rule or layer fails closed instead of rendering a page for nobody.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -26,6 +26,16 @@ use crate::state::AppState;
 pub enum Nav {
     /// `/`
     Home,
+    /// `/live`
+    Live,
+    /// `/cameras`, a camera's page and its browser-camera page
+    Cameras,
+    /// `/violations`
+    Violations,
+    /// `/stats`
+    Stats,
+    /// `/try`
+    Try,
     /// `/account`
     Account,
     /// `/admin/users`
@@ -235,9 +245,11 @@ fn internal(e: vigil_core::Error, doing: &'static str) -> Response {
 struct HomePage {
     chrome: Chrome,
     metrics_link: bool,
+    can_operate: bool,
 }
 
-/// `GET /`: the console home: who you are, the pages your role may open, the server.
+/// `GET /`: the console home: the cameras and their state, today's compliance and the
+/// latest violations (read by `home.js`), then the pages your role may open and the server.
 pub async fn home(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
@@ -248,9 +260,168 @@ pub async fn home(
         Err(r) => return *r,
     };
     page(&HomePage {
+        can_operate: p.role >= Role::Operator,
         chrome: Chrome::for_person("Console", Nav::Home, &p),
         // With a separate metrics listener, /metrics is not on this address.
         metrics_link: state.settings.server.metrics_listen.is_none(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Live mask compliance: the live wall, cameras, a camera, the browser camera, violations,
+// stats and "try an image". These pages render a frame and read everything else from the
+// camera API (`/api/v1/cameras`, `/violations`, `/stats`, `/events`) in their scripts, so
+// a page shows the same numbers as the API and stays live without reloading.
+
+/// The frame rate asked of a browser camera (`getUserMedia`'s ideal `frameRate`): smooth
+/// local video; the page sends frames to the server at the camera's detect fps, not this.
+pub const BROWSER_CAPTURE_FPS: u32 = 24;
+
+/// Longest camera id a page accepts in its path.
+const MAX_CAMERA_ID: usize = 64;
+
+/// Whether `id` looks like a camera id (letters, digits, `_` or `-`; the server makes 32
+/// hex digits). Pages only put it in their markup (escaped anyway) and in the scripts'
+/// API calls; the API answers 404 for an id that does not exist.
+pub fn is_camera_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CAMERA_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Renders the page `make` builds for the signed-in person, who needs at least `min`.
+fn page_for<T: Template>(
+    principal: Option<Extension<Principal>>,
+    min: Role,
+    uri: &Uri,
+    make: impl FnOnce(&Principal) -> T,
+) -> Response {
+    match person(principal, min, uri) {
+        Ok(p) => page(&make(&p)),
+        Err(r) => *r,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "live.html")]
+struct LivePage {
+    chrome: Chrome,
+}
+
+/// `GET /live`: every camera's annotated feed and state, updated from the event stream.
+pub async fn live(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
+    page_for(principal, Role::Viewer, &uri, |p| LivePage {
+        chrome: Chrome::for_person("Live", Nav::Live, p),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "cameras.html")]
+struct CamerasPage {
+    chrome: Chrome,
+    can_operate: bool,
+}
+
+/// `GET /cameras`: the cameras with their state; operators add, edit, test, start, stop
+/// and delete them.
+pub async fn cameras(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
+    page_for(principal, Role::Viewer, &uri, |p| CamerasPage {
+        can_operate: p.role >= Role::Operator,
+        chrome: Chrome::for_person("Cameras", Nav::Cameras, p),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "camera.html")]
+struct CameraPage {
+    chrome: Chrome,
+    camera_id: String,
+    can_operate: bool,
+}
+
+/// `GET /cameras/{id}`: one camera's feed, today's numbers and its recent violations.
+pub async fn camera(
+    principal: Option<Extension<Principal>>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    if !is_camera_id(&id) {
+        return ApiError::not_found("camera").into_response();
+    }
+    page_for(principal, Role::Viewer, &uri, |p| CameraPage {
+        can_operate: p.role >= Role::Operator,
+        chrome: Chrome::for_person("Camera", Nav::Cameras, p),
+        camera_id: id,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "browser_camera.html")]
+struct BrowserCameraPage {
+    chrome: Chrome,
+    camera_id: String,
+    capture_fps: u32,
+}
+
+/// `GET /cameras/{id}/browser`: this browser's camera as a Vigil camera. The only pages
+/// allowed the camera are this one and "try an image" (`media_capture` in the route table).
+pub async fn browser_camera(
+    principal: Option<Extension<Principal>>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    if !is_camera_id(&id) {
+        return ApiError::not_found("camera").into_response();
+    }
+    page_for(principal, Role::Operator, &uri, |p| BrowserCameraPage {
+        chrome: Chrome::for_person("Browser camera", Nav::Cameras, p),
+        camera_id: id,
+        capture_fps: BROWSER_CAPTURE_FPS,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "violations.html")]
+struct ViolationsPage {
+    chrome: Chrome,
+    can_operate: bool,
+}
+
+/// `GET /violations`: snapshots of the people seen without a mask, filtered; operators
+/// acknowledge (with a note) and delete.
+pub async fn violations(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
+    page_for(principal, Role::Viewer, &uri, |p| ViolationsPage {
+        can_operate: p.role >= Role::Operator,
+        chrome: Chrome::for_person("Violations", Nav::Violations, p),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "stats.html")]
+struct StatsPage {
+    chrome: Chrome,
+}
+
+/// `GET /stats`: compliance over time per camera and violations per hour, as charts.
+pub async fn stats(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
+    page_for(principal, Role::Viewer, &uri, |p| StatsPage {
+        chrome: Chrome::for_person("Statistics", Nav::Stats, p),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "try.html")]
+struct TryPage {
+    chrome: Chrome,
+}
+
+/// `GET /try`: upload a picture or take one with the webcam and see the faces and mask
+/// labels the engine finds, with its timings. Operators and up, like `/api/v1/analyze`.
+pub async fn try_image(principal: Option<Extension<Principal>>, uri: Uri) -> Response {
+    page_for(principal, Role::Operator, &uri, |p| TryPage {
+        chrome: Chrome::for_person("Try an image", Nav::Try, p),
     })
 }
 
@@ -687,12 +858,21 @@ mod tests {
                 .map(|l| l.href)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(hrefs(Role::Viewer), ["/", "/account"]);
-        assert_eq!(hrefs(Role::Operator), ["/", "/account"]);
+        let viewer = ["/", "/live", "/cameras", "/violations", "/stats"];
+        assert_eq!(hrefs(Role::Viewer), [&viewer[..], &["/account"]].concat());
+        assert_eq!(
+            hrefs(Role::Operator),
+            [&viewer[..], &["/try", "/account"]].concat()
+        );
         assert_eq!(
             hrefs(Role::Admin),
             [
                 "/",
+                "/live",
+                "/cameras",
+                "/violations",
+                "/stats",
+                "/try",
                 "/account",
                 "/admin/users",
                 "/admin/apikeys",
@@ -700,6 +880,17 @@ mod tests {
             ]
         );
         assert!(Chrome::public("t").links().is_empty());
+    }
+
+    #[test]
+    fn camera_ids_in_page_paths_are_checked() {
+        for ok in ["0123456789abcdef0123456789abcdef", "cam_a-b_c", "1"] {
+            assert!(is_camera_id(ok), "{ok}");
+        }
+        let long = "a".repeat(MAX_CAMERA_ID + 1);
+        for bad in ["", "<x>", "a/b", "é", "a b", "..", long.as_str()] {
+            assert!(!is_camera_id(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -472,8 +472,43 @@ pub static ROUTES: &[Route] = &[
     Route::page("/", Page(Role::Viewer), || get(console::home)).nav(
         Nav::Home,
         "Home",
-        "who you are and where to go",
+        "cameras, today's compliance and the latest violations",
     ),
+    Route::page("/live", Page(Role::Viewer), || get(console::live)).nav(
+        Nav::Live,
+        "Live",
+        "every camera's feed with faces and masks marked",
+    ),
+    Route::page("/cameras", Page(Role::Viewer), || get(console::cameras)).nav(
+        Nav::Cameras,
+        "Cameras",
+        "the cameras and their state; operators add, test and change them",
+    ),
+    Route::page("/cameras/{id}", Page(Role::Viewer), || get(console::camera)),
+    Route::page("/cameras/{id}/browser", Page(Role::Operator), || {
+        get(console::browser_camera)
+    })
+    .media_capture(),
+    Route::page("/violations", Page(Role::Viewer), || {
+        get(console::violations)
+    })
+    .nav(
+        Nav::Violations,
+        "Violations",
+        "people seen without a mask, with snapshots; acknowledge or export them",
+    ),
+    Route::page("/stats", Page(Role::Viewer), || get(console::stats)).nav(
+        Nav::Stats,
+        "Statistics",
+        "compliance over time and violations per hour, per camera",
+    ),
+    Route::page("/try", Page(Role::Operator), || get(console::try_image))
+        .media_capture()
+        .nav(
+            Nav::Try,
+            "Try an image",
+            "upload a picture or take one with your webcam and see what Vigil finds",
+        ),
     Route::page("/login", PublicPage, || get(console::login)),
     Route::page("/setup", PublicPage, || get(console::setup)),
     Route::page("/reset", PublicPage, || get(console::reset)),

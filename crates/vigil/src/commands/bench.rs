@@ -84,10 +84,20 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["http", "lanes"])]
     pub live: bool,
     /// With --live: stream counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,4,8,12,16,20,24", requires = "live")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,4,8,12,16,20,24",
+        requires = "live"
+    )]
     pub streams: Vec<usize>,
     /// With --live: motion gating settings to measure (`off`, `on`).
-    #[arg(long, value_delimiter = ',', default_value = "off,on", requires = "live")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "off,on",
+        requires = "live"
+    )]
     pub gating: Vec<String>,
     /// With --live: timed seconds per measurement (after 4 s of warm-up).
     #[arg(long, default_value_t = 15.0, requires = "live")]
@@ -187,7 +197,9 @@ pub async fn run_live(settings: &Settings, args: BenchArgs) -> anyhow::Result<()
         .map(|g| match g.as_str() {
             "on" => Ok(true),
             "off" => Ok(false),
-            other => Err(anyhow::anyhow!("--gating takes `on` or `off`, not `{other}`")),
+            other => Err(anyhow::anyhow!(
+                "--gating takes `on` or `off`, not `{other}`"
+            )),
         })
         .collect::<anyhow::Result<Vec<bool>>>()?;
     let settings = args.apply(settings);

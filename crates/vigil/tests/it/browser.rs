@@ -6,6 +6,7 @@
 //! (`CI=true`) that is a failure. Every page visited is also checked for Content Security
 //! Policy violations, read from the browser's console log (`goog:loggingPrefs`).
 
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,9 +16,9 @@ use vigil_auth::Role;
 
 use crate::harness::{free_port, in_ci, Db, TestServer};
 
-const ADMIN: &str = "ada";
-const ADMIN_PASSWORD: &str = "correct horse battery staple";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const ADMIN: &str = "ada";
+pub(crate) const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// A program on PATH, if there is one.
 fn on_path(name: &str) -> Option<std::path::PathBuf> {
@@ -29,8 +30,8 @@ fn on_path(name: &str) -> Option<std::path::PathBuf> {
 }
 
 /// A headless Chromium session; chromedriver is killed on drop.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     driver_port: u16,
     session_id: String,
@@ -40,6 +41,12 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver leads its own process group (see `start`), and Chromium's many
+        // processes are in it: kill the whole group, or a test that fails before
+        // closing its session leaves a browser behind (hundreds, over a day of runs).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -48,7 +55,12 @@ impl Drop for Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium, or `None` (with a note) when they are
     /// not installed outside CI.
-    async fn start() -> Option<Browser> {
+    pub(crate) async fn start() -> Option<Browser> {
+        Browser::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium flags (a fake camera, permission answers).
+    pub(crate) async fn start_with(extra: &[String]) -> Option<Browser> {
         let (Some(chromium), Some(chromedriver)) = (on_path("chromium"), on_path("chromedriver"))
         else {
             assert!(
@@ -60,6 +72,7 @@ impl Browser {
         };
         let driver_port = free_port();
         let driver = Command::new(chromedriver)
+            .process_group(0)
             .arg(format!("--port={driver_port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -72,6 +85,23 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().expect("profile dir");
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra.iter().cloned());
         let caps = json!({
             "browserName": "chrome",
             "goog:loggingPrefs": { "browser": "ALL" },
@@ -79,13 +109,7 @@ impl Browser {
                 "binary": chromium,
                 // The network is closed: without these Chromium keeps trying to reach
                 // Google's services, and nothing may be downloaded during a test.
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
+                "args": args,
             },
         });
         let Value::Object(caps) = caps else {
@@ -113,7 +137,7 @@ impl Browser {
     }
 
     /// Opens `url` and waits for the page's `<main>`.
-    async fn open(&self, url: &str) {
+    pub(crate) async fn open(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
         self.client
             .wait()
@@ -124,7 +148,7 @@ impl Browser {
     }
 
     /// The path of the current page.
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         self.client
             .current_url()
             .await
@@ -134,7 +158,7 @@ impl Browser {
     }
 
     /// Waits until the current path is `path`.
-    async fn wait_for_path(&self, path: &str) {
+    pub(crate) async fn wait_for_path(&self, path: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             let now = self.path().await;
@@ -150,7 +174,7 @@ impl Browser {
     }
 
     /// The element's text once it is non-empty.
-    async fn wait_for_text(&self, css: &str) -> String {
+    pub(crate) async fn wait_for_text(&self, css: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(el) = self.client.find(Locator::Css(css)).await {
@@ -165,7 +189,7 @@ impl Browser {
     }
 
     /// The value of the input with id `id` once it is non-empty.
-    async fn wait_for_value(&self, id: &str) -> String {
+    pub(crate) async fn wait_for_value(&self, id: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let value = self
@@ -185,7 +209,7 @@ impl Browser {
         }
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -196,20 +220,20 @@ impl Browser {
     }
 
     /// The id of the focused element.
-    async fn focused_id(&self) -> String {
+    pub(crate) async fn focused_id(&self) -> String {
         let el = self.client.active_element().await.expect("active element");
         el.attr("id").await.expect("id").unwrap_or_default()
     }
 
     /// Presses Tab on the focused element.
-    async fn tab(&self) {
+    pub(crate) async fn tab(&self) {
         let el = self.client.active_element().await.expect("active element");
         el.send_keys("\u{E004}").await.expect("Tab");
     }
 
     /// Browser console entries since the last call (chromedriver's log endpoint, which
     /// WebDriver proper does not have and fantoccini therefore does not wrap).
-    async fn console_log(&self) -> Vec<String> {
+    pub(crate) async fn console_log(&self) -> Vec<String> {
         let url = format!(
             "http://127.0.0.1:{}/session/{}/se/log",
             self.driver_port, self.session_id
@@ -236,7 +260,7 @@ impl Browser {
 
     /// With `VIGIL_TEST_SCREENSHOTS=DIR`, saves a PNG of the page as `DIR/name.png` (for a
     /// person to look at the pages; tests never compare pixels).
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let Some(dir) = std::env::var_os("VIGIL_TEST_SCREENSHOTS") else {
             return;
         };
@@ -247,7 +271,7 @@ impl Browser {
 
     /// Fails when the page logged a Content Security Policy violation (an inline script,
     /// style or handler the policy blocked) since the last check.
-    async fn assert_no_csp_violations(&self, page: &str) {
+    pub(crate) async fn assert_no_csp_violations(&self, page: &str) {
         let violations: Vec<String> = self
             .console_log()
             .await
@@ -262,7 +286,7 @@ impl Browser {
 }
 
 /// A server with one admin, made through the library as `vigil user add` would.
-async fn server_with_admin() -> TestServer {
+pub(crate) async fn server_with_admin() -> TestServer {
     let server = TestServer::start(Db::Sqlite).await;
     vigil_auth::users::create(
         &server.state.db,
@@ -277,7 +301,7 @@ async fn server_with_admin() -> TestServer {
 }
 
 /// Signs in through the login page: types the credentials and presses Enter.
-async fn sign_in(b: &Browser, server: &TestServer, next: Option<&str>) {
+pub(crate) async fn sign_in(b: &Browser, server: &TestServer, next: Option<&str>) {
     let url = match next {
         Some(n) => server.url(&format!("/login?next={n}")),
         None => server.url("/login"),

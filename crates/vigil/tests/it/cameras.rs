@@ -546,10 +546,15 @@ async fn mjpeg_camera_on(db: Db) {
         if !page["items"].as_array().expect("items").is_empty() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "{db:?}: no violation");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{db:?}: no violation"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let stats = s.get_json(&format!("/api/v1/stats?camera={id}&bucket=hour")).await;
+    let stats = s
+        .get_json(&format!("/api/v1/stats?camera={id}&bucket=hour"))
+        .await;
     assert_eq!(stats["totals"]["violations"], 1, "{db:?}: {stats}");
 
     // The camera's server goes away: offline within 10 s, in /readyz too.
@@ -662,7 +667,10 @@ impl RtspCamera {
             .status()
             .is_ok_and(|s| s.success());
         if !usable {
-            assert!(!in_ci(), "GStreamer's RTSP server is required in CI (.ci/run installs it)");
+            assert!(
+                !in_ci(),
+                "GStreamer's RTSP server is required in CI (.ci/run installs it)"
+            );
             eprintln!("note: GStreamer RTSP server not installed; RTSP camera test skipped");
             return None;
         }
@@ -729,7 +737,11 @@ async fn an_rtsp_camera_streams_raises_its_violation_and_goes_offline_when_the_s
         return;
     }
     let files = tempfile::tempdir().expect("tempdir");
-    let clip = long_clip_of("portrait_matplotlib_grace_hopper.jpg", files.path(), "rtsp.mp4");
+    let clip = long_clip_of(
+        "portrait_matplotlib_grace_hopper.jpg",
+        files.path(),
+        "rtsp.mp4",
+    );
     let Some(rtsp) = RtspCamera::start(&clip, 0).await else {
         return;
     };
@@ -768,7 +780,10 @@ async fn an_rtsp_camera_streams_raises_its_violation_and_goes_offline_when_the_s
             assert_eq!(n, 1, "{page}");
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "no violation: {page}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no violation: {page}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
@@ -790,4 +805,46 @@ async fn an_rtsp_camera_streams_raises_its_violation_and_goes_offline_when_the_s
     .await;
     rtsp.stop().await;
     s.stop().await;
+}
+
+#[test]
+fn the_cli_tests_adds_lists_and_removes_a_camera() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    // `file:NAME` cameras read from `<data_dir>/camera-files` by default.
+    let files = data.path().join("camera-files");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    clip_of("portrait_skimage_astronaut.png", &files, "door.mp4");
+    let run = |args: &[&str]| {
+        let out = vigil()
+            .current_dir(workspace_root())
+            .env("VIGIL_VISION__ENGINE", "rten")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .output()
+            .expect("run vigil");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.success(), stdout, stderr)
+    };
+    let (ok, out, err) = run(&["camera", "test", "file:door.mp4"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("resolution: 640×480"), "{out}");
+    assert!(out.contains("codec:      h264"), "{out}");
+    assert!(out.contains("first frame: 1 face(s)"), "{out}");
+    let (ok, out, err) = run(&["camera", "test", "rtsp://127.0.0.1/cam"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("loopback"), "{err}");
+    let (ok, out, err) = run(&["camera", "add", "Door", "file:door.mp4", "--fps", "2"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("added camera `Door`"), "{out}");
+    let (ok, out, _) = run(&["camera", "list"]);
+    assert!(ok && out.contains("Door") && out.contains("file"), "{out}");
+    let (ok, out, err) = run(&["camera", "remove", "Door"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = run(&["camera", "list"]);
+    assert!(ok && out.contains("no cameras"), "{out}");
 }

@@ -13,6 +13,7 @@ mod audit;
 mod audit_coverage;
 mod backup;
 mod browser;
+mod browser_cameras;
 mod cameras;
 mod cli;
 mod crash;
