@@ -188,7 +188,10 @@ impl Analyzer {
         let limits = self.limits;
         let width = spec.settings.detect_width;
         let pipeline = Arc::clone(&vision.pipeline);
-        let job = move || -> Result<LaneOutput, String> {
+        // Decoding, scaling and the motion gate are cheap and run on the blocking pool;
+        // only frames worth detecting take a place on the live inference lane (which
+        // has one worker on a 2-core machine: the other is kept for interactive calls).
+        let prepared = tokio::task::spawn_blocking(move || -> Result<(RgbImage, bool), String> {
             let image = match pixels {
                 Pixels::Rgb(img) => img,
                 Pixels::Jpeg(bytes) => vigil_vision::decode::decode(&bytes, &limits)
@@ -196,21 +199,30 @@ impl Analyzer {
             };
             let image = scale_to_width(image, width);
             let detect = lock(&gate).should_detect(&image, at);
-            if !detect {
-                return Ok((Arc::new(image), None, 0));
-            }
-            let t = Instant::now();
-            let analysis = pipeline
-                .analyze_image(&image, &opts)
-                .map_err(|e| format!("analysis failed: {e}"))?;
-            let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-            Ok((Arc::new(image), Some(analysis.faces), us))
+            Ok((image, detect))
+        })
+        .await
+        .map_err(|e| format!("frame preparation failed: {e}"))??;
+        let (image, detect) = prepared;
+        let image = Arc::new(image);
+        let outcome = if detect {
+            let frame = Arc::clone(&image);
+            let job = move || -> Result<LaneOutput, String> {
+                let t = Instant::now();
+                let analysis = pipeline
+                    .analyze_image(&frame, &opts)
+                    .map_err(|e| format!("analysis failed: {e}"))?;
+                let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+                Ok((frame, Some(analysis.faces), us))
+            };
+            vision
+                .pool
+                .run_live(spec.id.as_str(), job)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            LiveOutcome::Done(Ok((image, None, 0)))
         };
-        let outcome = vision
-            .pool
-            .run_live(spec.id.as_str(), job)
-            .await
-            .map_err(|e| e.to_string())?;
         let (image, faces, inference_us) = match outcome {
             LiveOutcome::Done(r) => r?,
             LiveOutcome::Superseded => return Ok(None),
