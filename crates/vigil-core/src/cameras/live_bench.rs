@@ -1,7 +1,8 @@
 //! The live benchmark (`vigil bench --live`): how many 640×480 cameras at 5 detect-fps
 //! one instance sustains, with motion gating off and on.
 //!
-//! Each stream is a real `file` camera: an ffmpeg child decoding a looped H.264 clip at
+//! Each stream is a real `file` camera (started at staggered moments, so the clip's
+//! second of motion does not hit every camera at once): an ffmpeg child decoding a looped H.264 clip at
 //! its own rate (`-re`) and delivering raw frames at the detect rate, exactly as an RTSP
 //! camera's frames arrive, through the same worker, motion gate, live lane, tracker and
 //! statistics as production. Per stream count the run waits `warmup`, then counts for
@@ -9,7 +10,8 @@
 //! by a newer frame while the camera's analysis was busy). Latest frame wins, so lag
 //! never grows; a machine that cannot keep up drops frames instead, and a stream count
 //! is *sustained* when under 2% of frames are dropped and every stream still gets its
-//! frames. CPU is this process plus its ffmpeg children (from `/proc`), RSS likewise.
+//! frames. CPU is this process plus its ffmpeg children (from `/proc`), memory likewise as
+//! PSS (shared pages divided among the processes that map them).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,9 @@ pub struct LiveBenchConfig {
     pub warmup: Duration,
     /// Timed seconds.
     pub seconds: Duration,
+    /// Camera starts are spread over this long (the clip's length), so their motion is
+    /// not in step.
+    pub stagger: Duration,
 }
 
 /// One measurement.
@@ -65,9 +70,9 @@ pub struct LiveBenchRow {
     pub cpu_pct: f64,
     /// CPU per stream, % of one core.
     pub cpu_per_stream_pct: f64,
-    /// Resident memory of this process and its children, MiB.
+    /// Memory of this process and its children (peak PSS), MiB.
     pub rss_mib: f64,
-    /// Resident memory per stream above the zero-stream baseline, MiB.
+    /// Memory per stream above the zero-stream baseline, MiB.
     pub rss_per_stream_mib: f64,
     /// Under 2% dropped and each stream received at least 90% of its frames.
     pub sustained: bool,
@@ -88,7 +93,7 @@ pub struct LiveBenchReport {
     pub width: u32,
     /// Clip looped by every camera.
     pub clip: String,
-    /// Resident memory with no camera, MiB.
+    /// Memory (PSS) with no camera, MiB.
     pub baseline_rss_mib: f64,
     /// Measurements.
     pub rows: Vec<LiveBenchRow>,
@@ -115,7 +120,7 @@ impl LiveBenchReport {
             "infer ms",
             "cpu%",
             "cpu/strm%",
-            "rss MiB",
+            "mem MiB",
             "MiB/stream",
             "sustained"
         );
@@ -141,7 +146,7 @@ impl LiveBenchReport {
     }
 }
 
-/// CPU seconds and RSS (KiB) of this process and its direct children.
+/// CPU seconds and memory (PSS, KiB) of this process and its direct children.
 fn usage() -> (f64, f64) {
     let me = std::process::id();
     let ticks = 100.0; // USER_HZ on Linux
@@ -155,8 +160,19 @@ fn usage() -> (f64, f64) {
         let ppid: u32 = fields.get(1)?.parse().ok()?;
         let utime: f64 = fields.get(11)?.parse().ok()?;
         let stime: f64 = fields.get(12)?.parse().ok()?;
-        let rss_pages: f64 = fields.get(21)?.parse().ok()?;
-        Some((ppid, (utime + stime) / ticks, rss_pages * 4.0))
+        // Proportional set size: shared pages (ffmpeg's libraries, the models) divided
+        // among the processes mapping them, so the sum is real memory; RSS would count
+        // libavcodec once per camera.
+        let pss_kib = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("Pss:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0);
+        Some((ppid, (utime + stime) / ticks, pss_kib))
     };
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
@@ -250,6 +266,12 @@ async fn measure(
     baseline_kib: f64,
 ) -> anyhow::Result<LiveBenchRow> {
     for i in 0..n {
+        // Started spread over one loop of the clip: every camera looping the same clip in
+        // step would see the same second of motion at the same moment, which no real set
+        // of cameras does.
+        if i > 0 {
+            tokio::time::sleep(config.stagger / u32::try_from(n).unwrap_or(1)).await;
+        }
         cameras
             .create(
                 &Actor::cli(),
@@ -271,7 +293,7 @@ async fn measure(
     let before = totals(cameras);
     let (cpu0, _) = usage();
     let t0 = Instant::now();
-    // RSS sampled through the run; the peak is reported.
+    // Memory sampled through the run; the peak is reported.
     let mut rss_peak: f64 = 0.0;
     while t0.elapsed() < config.seconds {
         tokio::time::sleep(Duration::from_millis(500)).await;

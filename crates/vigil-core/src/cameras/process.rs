@@ -152,6 +152,7 @@ impl Analyzer {
         Ok(Analyzer {
             gate: Arc::new(Mutex::new(MotionGate::new(MotionConfig {
                 enabled: spec.settings.motion_gating,
+                max_interval: jittered(MotionConfig::default().max_interval),
                 ..MotionConfig::default()
             }))),
             tracker,
@@ -296,6 +297,19 @@ impl Analyzer {
             .map(|t| live_face(t.id.0, t.bbox, t.label))
             .collect()
     }
+}
+
+/// `interval` ± 15%, different per camera: cameras started together would otherwise
+/// force their still-scene detections in the same instant every time, a burst the live
+/// lane answers by dropping frames (seen in `vigil bench --live`); spread out, the same
+/// work fits. Stays well under the tracker's 3 s `max_absence`.
+fn jittered(interval: std::time::Duration) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let factor = 0.85 + 0.3 * (random % 1000) as f64 / 1000.0;
+    interval.mul_f64(factor)
 }
 
 fn live_face(

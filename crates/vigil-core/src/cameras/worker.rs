@@ -325,7 +325,11 @@ impl Worker {
             }
             if let Some(frame) = slot.take() {
                 last_frame = Instant::now();
-                next_due = last_frame + period;
+                // Due times on a fixed grid of the detect period, so a source whose frames
+                // arrive unevenly (ffmpeg under load delivers some in pairs) still has
+                // each analysed; at most one period of catching up, never a burst.
+                next_due =
+                    (next_due + period).max(last_frame.checked_sub(period).unwrap_or(last_frame));
                 if !online {
                     online = true;
                     self.set_state(CameraState::Online, None).await;

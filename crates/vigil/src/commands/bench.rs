@@ -80,7 +80,7 @@ pub struct BenchArgs {
     pub fps: f64,
     /// Instead of the models, measure live cameras: N `file` cameras looping a clip
     /// through ffmpeg at 5 detect-fps each, with motion gating off and on; frames
-    /// analysed, dropped, CPU and RSS per stream (needs ffmpeg).
+    /// analysed, dropped, CPU and memory (PSS) per stream (needs ffmpeg).
     #[arg(long, conflicts_with_all = ["http", "lanes"])]
     pub live: bool,
     /// With --live: stream counts to measure.
@@ -235,6 +235,7 @@ pub async fn run_live(settings: &Settings, args: BenchArgs) -> anyhow::Result<()
             width: 640,
             warmup: Duration::from_secs(4),
             seconds: Duration::from_secs_f64(args.seconds),
+            stagger: Duration::from_secs(12),
         },
     )
     .await
