@@ -81,12 +81,20 @@ impl Backoff {
     pub fn jittered(&self, failures: u32) -> Duration {
         let full = self.delay(failures);
         let half = full / 2;
-        // A fresh `RandomState` is seeded from the OS: enough randomness for spreading
-        // retries, without a dependency for it.
-        let random = RandomState::new().build_hasher().finish();
         let span = u64::try_from((full - half).as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(random.checked_rem(span.saturating_add(1)).unwrap_or(0))
+        half + Duration::from_nanos(
+            random_u64()
+                .checked_rem(span.saturating_add(1))
+                .unwrap_or(0),
+        )
     }
+}
+
+/// A random number for spreading work in time (retries, periodic checks) so that
+/// tasks started together do not act together. A fresh `RandomState` is seeded from
+/// the OS: enough for that, without a dependency; not for secrets.
+pub fn random_u64() -> u64 {
+    RandomState::new().build_hasher().finish()
 }
 
 /// What a supervised task is doing.

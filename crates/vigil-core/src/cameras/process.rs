@@ -304,11 +304,7 @@ impl Analyzer {
 /// lane answers by dropping frames (seen in `vigil bench --live`); spread out, the same
 /// work fits. Stays well under the tracker's 3 s `max_absence`.
 fn jittered(interval: std::time::Duration) -> std::time::Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let factor = 0.85 + 0.3 * (random % 1000) as f64 / 1000.0;
+    let factor = 0.85 + 0.3 * (crate::runtime::random_u64() % 1000) as f64 / 1000.0;
     interval.mul_f64(factor)
 }
 

@@ -28,6 +28,11 @@ pub fn have_ffmpeg() -> bool {
 
 /// Makes an 8 s, 10 fps, 640×480 H.264 clip of `photo` (a still: no motion) in `dir`.
 pub fn clip_of(photo: &str, dir: &Path, name: &str) -> PathBuf {
+    clip_lasting(8, photo, dir, name)
+}
+
+/// [`clip_of`], `secs` long.
+fn clip_lasting(secs: u32, photo: &str, dir: &Path, name: &str) -> PathBuf {
     let out = dir.join(name);
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-i"])
@@ -35,18 +40,38 @@ pub fn clip_of(photo: &str, dir: &Path, name: &str) -> PathBuf {
         .args([
             "-vf",
             "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,format=yuv420p",
-            "-t",
-            "8",
             "-r",
             "10",
             "-c:v",
             "libx264",
+            "-preset",
+            "ultrafast",
         ])
+        .args(["-t", &secs.to_string()])
         .arg(&out)
         .status()
         .expect("ffmpeg runs");
     assert!(status.success(), "making the clip of {photo}");
     out
+}
+
+/// Waits for camera `id`'s first violation; fails if there is none within 20 s, or
+/// more than one.
+async fn wait_for_one_violation(s: &TestServer, id: &str, what: &str) {
+    let start = Instant::now();
+    loop {
+        let page = s.get_json(&format!("/api/v1/violations?camera={id}")).await;
+        let n = page["items"].as_array().expect("items").len();
+        if n >= 1 {
+            assert_eq!(n, 1, "{what}: {page}");
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what}: no violation"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// A vision-enabled server whose `file` cameras read from `files` and which may
@@ -540,18 +565,7 @@ async fn mjpeg_camera_on(db: Db) {
     .await;
     assert!(!parts.is_empty());
     // The astronaut wears no mask: one violation, counted in the statistics.
-    let start = Instant::now();
-    loop {
-        let page = s.get_json(&format!("/api/v1/violations?camera={id}")).await;
-        if !page["items"].as_array().expect("items").is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{db:?}: no violation"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_one_violation(&s, &id, &format!("{db:?}")).await;
     let stats = s
         .get_json(&format!("/api/v1/stats?camera={id}&bucket=hour"))
         .await;
@@ -706,38 +720,15 @@ impl RtspCamera {
     }
 }
 
-/// A 30 s clip, so the RTSP stream does not end during the test.
-fn long_clip_of(photo: &str, dir: &Path, name: &str) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-i"])
-        .arg(workspace_root().join("testdata/images").join(photo))
-        .args([
-            "-vf",
-            "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,format=yuv420p",
-            "-t",
-            "30",
-            "-r",
-            "10",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "making the clip of {photo}");
-    out
-}
-
 #[tokio::test]
 async fn an_rtsp_camera_streams_raises_its_violation_and_goes_offline_when_the_server_stops() {
     if !have_ffmpeg() {
         return;
     }
     let files = tempfile::tempdir().expect("tempdir");
-    let clip = long_clip_of(
+    // 30 s, so the RTSP stream does not end during the test.
+    let clip = clip_lasting(
+        30,
         "portrait_matplotlib_grace_hopper.jpg",
         files.path(),
         "rtsp.mp4",
@@ -772,20 +763,7 @@ async fn an_rtsp_camera_streams_raises_its_violation_and_goes_offline_when_the_s
     let first = image::load_from_memory(&parts[0]).expect("JPEG");
     assert_eq!(first.width(), 640);
     // Grace Hopper wears no mask: one violation.
-    let start = Instant::now();
-    loop {
-        let page = s.get_json(&format!("/api/v1/violations?camera={id}")).await;
-        let n = page["items"].as_array().expect("items").len();
-        if n >= 1 {
-            assert_eq!(n, 1, "{page}");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no violation: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_one_violation(&s, &id, "RTSP").await;
 
     // The RTSP server stops: offline within 10 s.
     rtsp.stop().await;
